@@ -6,9 +6,9 @@ Each field's description names the SPEC rule it serves. These models are immutab
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -150,9 +150,9 @@ class OrgSettings(_Frozen):
     )
     autoshare_private: bool = Field(default=False, description="A3")
     autoshare_internal: bool = Field(default=False, description="A4")
-    blocklist: Blocklist = Field(
-        default=Blocklist(domains=FREE_MAIL_DOMAINS),
-        description="A5: org-wide; the free-mail domains are on it by default.",
+    blocklist: Blocklist = Field(default=Blocklist(), description="A5: the org-wide list.")
+    block_free_mail_domains: bool = Field(
+        default=True, description="A5: the free-mail domains count as on the org list."
     )
     share_unlinked: bool = Field(default=False, description="A6")
     safe_description: bool = Field(default=True, description="U2")
@@ -202,6 +202,17 @@ class OrgSettings(_Frozen):
     def is_internal(self, address: str) -> bool:
         return address.strip().lower().rpartition("@")[2] in self.internal_domains
 
+    def is_free_mail(self, address: str) -> bool:
+        return address.strip().lower().rpartition("@")[2] in FREE_MAIL_DOMAINS
+
+    def is_blocklisted(self, address: str, user: UserSettings | None = None) -> bool:
+        """A5: on the org list, the user's list, or a free-mail address (while that is on)."""
+        return (
+            self.blocklist.blocks(address)
+            or (self.block_free_mail_domains and self.is_free_mail(address))
+            or (user is not None and user.blocklist.blocks(address))
+        )
+
 
 class UserSettings(_Frozen):
     """Settings of one user; `None` in an override means "as the org says"."""
@@ -220,19 +231,30 @@ class UserSettings(_Frozen):
         return org.safe_description if self.safe_description is None else self.safe_description
 
 
-Address = Annotated[str, Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class UserConfig(_Frozen):
     """One user crmcal syncs for."""
 
-    mailbox: Address
-    salesforce_user_id: str = Field(min_length=15, max_length=18, pattern=r"^005[0-9A-Za-z]+$")
+    mailbox: str
+    salesforce_user_id: str
     display_name: str = ""
     enabled: bool = True
     settings: UserSettings = UserSettings()
 
     @field_validator("mailbox")
     @classmethod
-    def _lower(cls, v: str) -> str:
-        return v.strip().lower()
+    def _mailbox(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _ADDRESS.match(v):
+            raise ValueError(f"{v!r} is not an e-mail address")
+        return v
+
+    @field_validator("salesforce_user_id")
+    @classmethod
+    def _user_id(cls, v: str) -> str:
+        v = v.strip()
+        if not re.fullmatch(r"005[0-9A-Za-z]{12}([0-9A-Za-z]{3})?", v):
+            raise ValueError(f"{v!r} is not a Salesforce User Id (15 or 18 characters, 005...)")
+        return v

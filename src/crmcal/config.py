@@ -1,0 +1,302 @@
+"""Configuration: a documented TOML file plus environment overrides (pydantic-settings).
+
+Where it comes from, highest first:
+1. environment variables `CRMCAL_<SECTION>__<KEY>` (e.g. `CRMCAL_GRAPH__CLIENT_SECRET`,
+   `CRMCAL_ORG__WINDOW_FUTURE_DAYS`), `__` separating nesting levels;
+2. the TOML file named by `--config`, or `CRMCAL_CONFIG`, or `./crmcal.toml` when it exists;
+3. the defaults below (SPEC.md's defaults for every sync setting).
+
+Secrets (client secrets, private keys) are `SecretStr`: they print as `**********`, and may be
+given inline, through the environment, or as a `*_file` path (Y1). Invalid configuration fails at
+load with `ConfigError`, whose message names each bad key and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from crmcal.domain.settings import OrgSettings, UserConfig
+
+DEFAULT_CONFIG_FILE = "crmcal.toml"
+ENV_PREFIX = "CRMCAL_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. `problems` holds one `(key, what is wrong)` per issue."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = [f"invalid configuration{where}:"]
+        lines += [f"  {key}: {msg}" for key, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret(inline: SecretStr | None, path: Path | None, key: str) -> SecretStr | None:
+    if inline is not None and inline.get_secret_value():
+        return inline
+    if path is None:
+        return None
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ConfigError([(key, f"cannot read file {path}: {exc.strerror}")]) from None
+
+
+class StorageConfig(_Section):
+    data_dir: Path = Field(
+        default=Path(".crmcal"),
+        description="Where crmcal keeps its SQLite state file, logs and sandbox data.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the state store. Default: SQLite file `<data_dir>/crmcal.db`. "
+            "PostgreSQL: `postgresql+psycopg://user@host:5432/crmcal`."
+        ),
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        scheme = v.split(":", 1)[0]
+        if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return v.strip()
+
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'crmcal.db').as_posix()}"
+
+
+class GraphConfig(_Section):
+    """Microsoft Graph: an Entra ID app registration with application permissions."""
+
+    tenant_id: str = Field(default="", description="Directory (tenant) id of the Entra ID tenant.")
+    client_id: str = Field(default="", description="Application (client) id of the app.")
+    client_secret: SecretStr | None = Field(default=None, description="Client secret value.")
+    client_secret_file: Path | None = Field(
+        default=None, description="A file that holds the client secret."
+    )
+    authority_url: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Token authority; the sandbox prints its own.",
+    )
+    graph_url: str = Field(
+        default="https://graph.microsoft.com/v1.0", description="Graph base URL with version."
+    )
+
+    @field_validator("authority_url", "graph_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return _check_url(v)
+
+    def secret(self) -> SecretStr | None:
+        return _read_secret(self.client_secret, self.client_secret_file, "graph.client_secret_file")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.tenant_id and self.client_id)
+
+
+class SalesforceAuth(StrEnum):
+    JWT = "jwt"
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+class SalesforceConfig(_Section):
+    """Salesforce: a connected app (or external client app) for server-to-server OAuth."""
+
+    login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="Token host: login/test.salesforce.com or the org's My Domain URL.",
+    )
+    auth: SalesforceAuth = Field(
+        default=SalesforceAuth.JWT, description="`jwt` or `client_credentials`."
+    )
+    client_id: str = Field(default="", description="The connected app's consumer key.")
+    username: str = Field(default="", description="JWT bearer: the integration user's username.")
+    private_key: SecretStr | None = Field(default=None, description="JWT: PEM private key.")
+    private_key_file: Path | None = Field(default=None, description="JWT: PEM key file.")
+    client_secret: SecretStr | None = Field(default=None, description="Client credentials secret.")
+    client_secret_file: Path | None = Field(default=None, description="A file with the secret.")
+    api_version: str = Field(default="62.0", pattern=r"^\d{2}\.\d$", description="REST version.")
+
+    @field_validator("login_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return _check_url(v)
+
+    def key(self) -> SecretStr | None:
+        return _read_secret(self.private_key, self.private_key_file, "salesforce.private_key_file")
+
+    def secret(self) -> SecretStr | None:
+        return _read_secret(
+            self.client_secret, self.client_secret_file, "salesforce.client_secret_file"
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id)
+
+
+class ServerConfig(_Section):
+    host: str = Field(default="127.0.0.1", description="Address `crmcal serve` listens on.")
+    port: int = Field(default=8765, ge=1, le=65535, description="Port of the dashboard and API.")
+    public_url: str | None = Field(
+        default=None, description="Public HTTPS URL (webhooks for instant sync, sign-in redirects)."
+    )
+    session_secret: SecretStr | None = Field(
+        default=None, description="Signs dashboard sessions; generated into data_dir when unset."
+    )
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class LoggingConfig(_Section):
+    level: LogLevel = Field(default=LogLevel.INFO, description="Log level.")
+    json_format: bool = Field(default=False, alias="json", description="One JSON object per line.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_url(v: str) -> str:
+    v = v.strip().rstrip("/")
+    if not (v.startswith("https://") or v.startswith("http://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return v
+
+
+class Config(BaseSettings):
+    """The whole configuration of one crmcal installation (one org)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    storage: StorageConfig = StorageConfig()
+    graph: GraphConfig = GraphConfig()
+    salesforce: SalesforceConfig = SalesforceConfig()
+    server: ServerConfig = ServerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    org: OrgSettings = OrgSettings()
+    users: tuple[UserConfig, ...] = ()
+
+    _toml_file: ClassVar[Path | None] = None
+
+    @model_validator(mode="after")
+    def _unique_users(self) -> Config:
+        seen: set[str] = set()
+        for u in self.users:
+            if u.mailbox in seen:
+                raise ValueError(f"user {u.mailbox} is listed twice")
+            seen.add(u.mailbox)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        return tuple(sources)
+
+    def user(self, mailbox: str) -> UserConfig | None:
+        key = mailbox.strip().lower()
+        return next((u for u in self.users if u.mailbox == key), None)
+
+
+def find_config_file(explicit: str | Path | None = None) -> Path | None:
+    """The file to read: the one given, else `$CRMCAL_CONFIG`, else `./crmcal.toml` if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Load and validate; raise `ConfigError` naming every bad key."""
+    file = find_config_file(path)
+    source = str(file) if file else "environment"
+    if file is not None:
+        if not file.exists():
+            raise ConfigError([("config", f"file {file} does not exist")], source)
+        try:
+            with file.open("rb") as fh:
+                tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([("config", f"not valid TOML: {exc}")], source) from None
+    try:
+        Config._toml_file = file
+        cfg = Config(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc), source) from None
+    finally:
+        Config._toml_file = None
+    # Resolve secret files now so a missing file fails at load, not in the middle of a session.
+    try:
+        cfg.graph.secret()
+        cfg.salesforce.key()
+        cfg.salesforce.secret()
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
+    return cfg
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        loc = loc or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling against docs/configuration.md)"
+        out.append((loc, msg))
+    return out

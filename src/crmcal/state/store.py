@@ -1,0 +1,308 @@
+"""The state store: one object that owns the database engine, migrations and small repositories.
+
+SQLite (a file under the data directory) by default; PostgreSQL by URL. The schema only ever
+changes through Alembic migrations (`migrate()`), never through `create_all`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmcal.state.models import (
+    CursorRow,
+    IntentRow,
+    IntentStatus,
+    IssueRow,
+    SessionRow,
+    SessionStatus,
+    UserHealthRow,
+    utcnow,
+)
+
+
+def _alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    script_dir = resources.files("crmcal.state") / "migrations"
+    cfg.set_main_option("script_location", str(script_dir))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class StateStore:
+    """Owns the engine; hands out ORM sessions; migrates the schema."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to `revision` (default: the newest)."""
+        cfg = _alembic_config(self.url)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def downgrade(self, revision: str = "base") -> None:
+        cfg = _alembic_config(self.url)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
+
+    def is_current(self) -> bool:
+        return self.current_revision() == self.head_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    # -- cursors ------------------------------------------------------------------------------
+
+    def get_cursor(self, kind: str, scope: str) -> CursorRow | None:
+        with self.session() as s:
+            return s.get(CursorRow, (kind, scope))
+
+    def set_cursor(self, kind: str, scope: str, value: str, window: str = "") -> None:
+        with self.session() as s:
+            row = s.get(CursorRow, (kind, scope))
+            if row is None:
+                s.add(CursorRow(kind=kind, scope=scope, value=value, window=window))
+            else:
+                row.value = value
+                row.window = window
+                row.updated_at = utcnow()
+
+    def clear_cursor(self, kind: str, scope: str) -> None:
+        with self.session() as s:
+            row = s.get(CursorRow, (kind, scope))
+            if row is not None:
+                s.delete(row)
+
+    # -- intent journal (O5) ------------------------------------------------------------------
+
+    def open_intent(
+        self,
+        *,
+        side: str,
+        action: str,
+        key: str,
+        payload: dict[str, Any],
+        mailbox: str | None = None,
+        session_id: int | None = None,
+    ) -> int:
+        with self.session() as s:
+            row = IntentRow(
+                side=side,
+                action=action,
+                key=key,
+                payload=payload,
+                mailbox=mailbox,
+                session_id=session_id,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def close_intent(self, intent_id: int, *, ok: bool, result: dict[str, Any]) -> None:
+        with self.session() as s:
+            row = s.get(IntentRow, intent_id)
+            if row is None:
+                raise KeyError(intent_id)
+            row.status = IntentStatus.DONE if ok else IntentStatus.FAILED
+            row.result = result
+            row.closed_at = utcnow()
+
+    def open_intents(self, mailbox: str | None = None) -> list[IntentRow]:
+        with self.session() as s:
+            q = select(IntentRow).where(IntentRow.status == IntentStatus.OPEN)
+            if mailbox is not None:
+                q = q.where(IntentRow.mailbox == mailbox)
+            return list(s.scalars(q.order_by(IntentRow.id)))
+
+    # -- session records (I2) -----------------------------------------------------------------
+
+    def start_session(self, mailbox: str | None, trigger: str = "schedule") -> int:
+        with self.session() as s:
+            row = SessionRow(mailbox=mailbox, trigger=trigger)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_session(
+        self,
+        session_id: int,
+        *,
+        status: SessionStatus,
+        stats: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        with self.session() as s:
+            row = s.get(SessionRow, session_id)
+            if row is None:
+                raise KeyError(session_id)
+            row.status = status
+            row.stats = stats
+            row.error = error
+            row.finished_at = utcnow()
+
+    def recent_sessions(self, mailbox: str | None = None, limit: int = 20) -> list[SessionRow]:
+        with self.session() as s:
+            q = select(SessionRow)
+            if mailbox is not None:
+                q = q.where(SessionRow.mailbox == mailbox)
+            return list(s.scalars(q.order_by(SessionRow.id.desc()).limit(limit)))
+
+    # -- issues (I1) --------------------------------------------------------------------------
+
+    def raise_issue(
+        self,
+        *,
+        mailbox: str,
+        reason: str,
+        message: str,
+        item_id: str | None = None,
+        event_id: str | None = None,
+        subject: str = "",
+        item_start: datetime | None = None,
+        web_link: str | None = None,
+        actions: list[str] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Open an issue, or refresh the open one for the same (mailbox, item, reason)."""
+        seen = now or utcnow()
+        with self.session() as s:
+            row = s.scalars(
+                select(IssueRow).where(
+                    IssueRow.mailbox == mailbox,
+                    IssueRow.item_id == item_id
+                    if item_id is not None
+                    else IssueRow.item_id.is_(None),
+                    IssueRow.reason == reason,
+                    IssueRow.resolved_at.is_(None),
+                )
+            ).first()
+            if row is None:
+                row = IssueRow(
+                    mailbox=mailbox,
+                    item_id=item_id,
+                    reason=reason,
+                    first_seen=seen,
+                )
+                s.add(row)
+            row.message = message
+            row.event_id = event_id
+            row.subject = subject[:512]
+            row.item_start = item_start
+            row.web_link = web_link
+            row.actions = list(actions or [])
+            row.last_seen = seen
+            s.flush()
+            return row.id
+
+    def resolve_issues(self, mailbox: str, item_id: str, except_reason: str | None = None) -> int:
+        """Close the open issues of an item (all, or all but one reason); returns how many."""
+        with self.session() as s:
+            q = select(IssueRow).where(
+                IssueRow.mailbox == mailbox,
+                IssueRow.item_id == item_id,
+                IssueRow.resolved_at.is_(None),
+            )
+            rows = [r for r in s.scalars(q) if r.reason != except_reason]
+            for r in rows:
+                r.resolved_at = utcnow()
+            return len(rows)
+
+    def open_issues(self, mailbox: str | None = None) -> list[IssueRow]:
+        with self.session() as s:
+            q = select(IssueRow).where(
+                IssueRow.resolved_at.is_(None), IssueRow.dismissed.is_(False)
+            )
+            if mailbox is not None:
+                q = q.where(IssueRow.mailbox == mailbox)
+            return list(s.scalars(q.order_by(IssueRow.last_seen.desc())))
+
+    # -- user health (I3) ---------------------------------------------------------------------
+
+    def health(self, mailbox: str) -> UserHealthRow | None:
+        with self.session() as s:
+            return s.get(UserHealthRow, mailbox)
+
+    def record_outcome(
+        self,
+        mailbox: str,
+        *,
+        ok: bool,
+        unhealthy_after: int,
+        reason: str | None = None,
+        credentials_expired: bool = False,
+    ) -> UserHealthRow:
+        """Count a session's outcome; mark the user unhealthy after `unhealthy_after` failures in a
+        row or at once when credentials expired (I3). Returns the updated row."""
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(UserHealthRow, mailbox)
+            if row is None:
+                row = UserHealthRow(mailbox=mailbox, enabled_at=now, consecutive_failures=0)
+                s.add(row)
+            if ok:
+                row.last_success_at = now
+                row.consecutive_failures = 0
+                row.unhealthy = False
+                row.unhealthy_reason = None
+            else:
+                row.last_failure_at = now
+                row.consecutive_failures = (row.consecutive_failures or 0) + 1
+                if credentials_expired or row.consecutive_failures >= unhealthy_after:
+                    row.unhealthy = True
+                    row.unhealthy_reason = reason
+            s.flush()
+            return row
