@@ -232,6 +232,14 @@ def config_check(config: ConfigOption = None) -> None:
     console.print(f"[green]configuration is valid[/] ({len(cfg.users)} users)")
 
 
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference (Markdown) generated from the code."""
+    from crmcal.config import reference_markdown
+
+    print(reference_markdown())
+
+
 # -- db ----------------------------------------------------------------------------------------
 
 

@@ -300,3 +300,76 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             msg = "unknown setting (check the spelling against docs/configuration.md)"
         out.append((loc, msg))
     return out
+
+
+def reference_markdown() -> str:
+    """The configuration reference (docs/configuration.md), generated from the models."""
+    from pydantic.fields import FieldInfo
+
+    def default_of(info: FieldInfo) -> str:
+        if info.default_factory is not None:
+            value: object = info.default_factory()  # type: ignore[call-arg]
+        else:
+            value = info.default
+        if value is None:
+            return "unset"
+        if isinstance(value, BaseModel):
+            return "see below" if value.model_dump() else "empty"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, StrEnum):
+            return f"`{value.value}`"
+        if isinstance(value, tuple | list | dict | str) and not value:
+            return "empty"
+        if isinstance(value, tuple) and len(value) > 6:
+            return ", ".join(f"`{v}`" for v in value[:6]) + f", ... ({len(value)} in all)"
+        return f"`{value}`"
+
+    def table(model: type[BaseModel], prefix: str) -> list[str]:
+        rows = ["| key | default | meaning |", "|---|---|---|"]
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
+            rows.append(f"| `{prefix}{key}` | {default_of(info)} | {desc} |")
+        return rows
+
+    from crmcal.domain.settings import (
+        AttachmentLimits,
+        Blocklist,
+        CalendarObject,
+        GroupCalendarSync,
+        PublicCalendarSync,
+        UserSettings,
+    )
+
+    sections: list[tuple[str, type[BaseModel], str, str]] = [
+        ("storage", StorageConfig, "storage.", "Where state lives."),
+        ("graph", GraphConfig, "graph.", "Microsoft Graph (Entra ID app registration)."),
+        ("salesforce", SalesforceConfig, "salesforce.", "Salesforce connected app."),
+        ("server", ServerConfig, "server.", "`crmcal serve`: dashboard and HTTP API."),
+        ("logging", LoggingConfig, "logging.", "Logs."),
+        ("org", OrgSettings, "org.", "Sync behaviour for the whole org (rule IDs: SPEC.md)."),
+        ("org.blocklist", Blocklist, "org.blocklist.", "A5: the org-wide blocklist."),
+        ("org.attachment_limits", AttachmentLimits, "org.attachment_limits.", "T2."),
+        ("[[org.public_calendars]]", PublicCalendarSync, "", "G1: one table per calendar."),
+        ("[[org.group_calendars]]", GroupCalendarSync, "", "G2: one table per group."),
+        ("[[org.calendar_objects]]", CalendarObject, "", "G4: one table per object."),
+        ("[[users]]", UserConfig, "", "One table per user crmcal syncs for."),
+        ("users.settings", UserSettings, "settings.", "Per-user settings, inside `[[users]]`."),
+        ("users.settings.blocklist", Blocklist, "settings.blocklist.", "A5: the user's own list."),
+    ]
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from the code by `crmcal config reference`; a test keeps this file equal to it.",
+        "",
+        "crmcal reads a TOML file (`--config`, else `$CRMCAL_CONFIG`, else `./crmcal.toml`) and",
+        "environment variables, which win: `CRMCAL_<SECTION>__<KEY>`, for example",
+        "`CRMCAL_GRAPH__CLIENT_SECRET` or `CRMCAL_ORG__WINDOW_FUTURE_DAYS=30`. Secrets can also be",
+        "given as files (`*_file` keys). Unknown keys and bad values stop crmcal at start with a",
+        "message that names the key; `crmcal config check` and `crmcal doctor` show them.",
+        "",
+    ]
+    for title, model, prefix, blurb in sections:
+        out += [f"## `{title}`", "", blurb, "", *table(model, prefix), ""]
+    return "\n".join(out)

@@ -105,3 +105,12 @@ def test_db_upgrade_status_downgrade(
     assert status["current"] == status["head"] is not None
     down = runner.invoke(app, ["db", "downgrade", "base", "-c", str(cfg)], env=env)
     assert down.exit_code == 0 and "base" in down.output
+
+
+def test_docs_configuration_md_is_current() -> None:
+    """docs/configuration.md is generated from the code; regenerate with
+    `uv run crmcal config reference > docs/configuration.md`."""
+    from crmcal.config import reference_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert doc.read_text(encoding="utf-8").strip() == reference_markdown().strip()

@@ -143,20 +143,38 @@ class OrgSettings(_Frozen):
     internal_domains: tuple[str, ...] = Field(
         default=(), description="Words: the org's e-mail domains; an address in them is internal."
     )
-    window_past_days: int = Field(default=14, ge=0, le=3650, description="W1")
-    window_future_days: int = Field(default=60, ge=1, le=3650, description="W1")
-    backfill_on_enable: bool = Field(
-        default=True, description="W4: auto-share items already in the window on first enable."
+    window_past_days: int = Field(
+        default=14, ge=0, le=3650, description="W1: the window starts this many days before now."
     )
-    autoshare_private: bool = Field(default=False, description="A3")
-    autoshare_internal: bool = Field(default=False, description="A4")
+    window_future_days: int = Field(
+        default=60, ge=1, le=3650, description="W1: the window ends this many days after now."
+    )
+    backfill_on_enable: bool = Field(
+        default=True,
+        description="W4: when a user is first switched on, auto-share items already in the window.",
+    )
+    autoshare_private: bool = Field(
+        default=False,
+        description="A3: let auto-share take private, confidential and personal items.",
+    )
+    autoshare_internal: bool = Field(
+        default=False,
+        description="A4: let auto-share take items whose participants are all internal.",
+    )
     blocklist: Blocklist = Field(default=Blocklist(), description="A5: the org-wide list.")
     block_free_mail_domains: bool = Field(
         default=True, description="A5: the free-mail domains count as on the org list."
     )
-    share_unlinked: bool = Field(default=False, description="A6")
-    safe_description: bool = Field(default=True, description="U2")
-    description_participants_header: bool = Field(default=True, description="U6")
+    share_unlinked: bool = Field(
+        default=False, description="A6: auto-share items for which Initial Search found no record."
+    )
+    safe_description: bool = Field(
+        default=True,
+        description="U2: copy the body only on first share; later edits never cross over.",
+    )
+    description_participants_header: bool = Field(
+        default=True, description="U6: start a meeting's Description with From: and To/CC: lines."
+    )
     event_defaults: dict[str, FieldValue] = Field(
         default_factory=dict, description="U3: values for other Event fields on create."
     )
@@ -164,29 +182,71 @@ class OrgSettings(_Frozen):
         default=None,
         description="D3: `ClientGuid` or a custom External ID field (e.g. `Outlook_GUID__c`).",
     )
-    sync_salesforce_calendar: bool = Field(default=True, description="X1")
-    salesforce_delete_removes_outlook_items: bool = Field(default=False, description="X3")
-    mass_delete_guard: int = Field(default=20, ge=0, description="X7")
-    invitation_mode: bool = Field(default=False, description="P5")
-    recurring_sync: bool = Field(default=False, description="R1")
-    recurrence_format: RecurrenceFormat = Field(default=RecurrenceFormat.CLASSIC, description="R3")
-    max_all_day_hours: int = Field(default=24, ge=24, le=336, description="N1")
-    autocreate: AutoCreate = Field(default=AutoCreate.OFF, description="K1")
-    autocreate_account: bool = Field(default=True, description="K2")
-    autocreate_opportunity: bool = Field(default=False, description="K5")
-    autocreate_opportunity_stage: str = Field(default="Prospecting", description="K5")
-    autocreate_opportunity_close_days: int = Field(default=30, ge=0, description="K5")
-    share_attachments: bool = Field(default=False, description="T1")
+    sync_salesforce_calendar: bool = Field(
+        default=True, description="X1: Events users create in Salesforce appear in Outlook."
+    )
+    salesforce_delete_removes_outlook_items: bool = Field(
+        default=False, description="X3: deleting an Event also deletes Outlook-born items."
+    )
+    mass_delete_guard: int = Field(
+        default=20, ge=0, description="X7: stop before a session deletes more Events than this."
+    )
+    invitation_mode: bool = Field(
+        default=False,
+        description="P5: let Salesforce changes add or remove Outlook attendees (mails them).",
+    )
+    recurring_sync: bool = Field(default=False, description="R1: sync recurring series.")
+    recurrence_format: RecurrenceFormat = Field(
+        default=RecurrenceFormat.CLASSIC,
+        description="R3: how Outlook series go up: `classic` or `lightning`.",
+    )
+    max_all_day_hours: int = Field(
+        default=24,
+        ge=24,
+        le=336,
+        description="N1: longest all-day item that syncs (24 to 336 hours).",
+    )
+    autocreate: AutoCreate = Field(
+        default=AutoCreate.OFF,
+        description="K1: make records for unresolved participants: off, contact, lead, smart.",
+    )
+    autocreate_account: bool = Field(
+        default=True, description="K2: with `contact`, create the Account when no Website matches."
+    )
+    autocreate_opportunity: bool = Field(
+        default=False, description="K5: with a new Account, also create an Opportunity as WhatId."
+    )
+    autocreate_opportunity_stage: str = Field(
+        default="Prospecting", description="K5: StageName of auto-created Opportunities."
+    )
+    autocreate_opportunity_close_days: int = Field(
+        default=30, ge=0, description="K5: CloseDate of auto-created Opportunities, days ahead."
+    )
+    share_attachments: bool = Field(
+        default=False,
+        description="T1: save file attachments of shared items as Salesforce Attachments.",
+    )
     attachment_limits: AttachmentLimits = Field(default=AttachmentLimits(), description="T2")
     public_calendars: tuple[PublicCalendarSync, ...] = Field(default=(), description="G1")
     group_calendars: tuple[GroupCalendarSync, ...] = Field(default=(), description="G2")
     calendar_objects: tuple[CalendarObject, ...] = Field(default=(), description="G4")
-    interval_minutes: int = Field(default=5, ge=1, le=1440, description="O1")
-    api_reserve_percent: int = Field(default=20, ge=0, le=100, description="O2")
+    interval_minutes: int = Field(
+        default=5, ge=1, le=1440, description="O1: minutes between sessions."
+    )
+    api_reserve_percent: int = Field(
+        default=20,
+        ge=0,
+        le=100,
+        description="O2: back off when the daily API allowance left falls under this share.",
+    )
     instant_sync: bool = Field(
         default=False, description="O4: Graph change notifications (needs a public webhook URL)."
     )
-    unhealthy_after_failures: int = Field(default=10, ge=1, description="I3")
+    unhealthy_after_failures: int = Field(
+        default=10,
+        ge=1,
+        description="I3: failed sessions in a row before a user is marked unhealthy.",
+    )
     notify_unhealthy_by_email: bool = Field(default=True, description="I3: via Graph sendMail.")
 
     _norm_domains = field_validator("internal_domains")(_lower_all)
@@ -217,15 +277,25 @@ class OrgSettings(_Frozen):
 class UserSettings(_Frozen):
     """Settings of one user; `None` in an override means "as the org says"."""
 
-    autoshare_meetings: bool = Field(default=True, description="A1")
-    autoshare_appointments: bool = Field(default=False, description="A1")
-    share_unanswered: bool = Field(default=False, description="A1")
+    autoshare_meetings: bool = Field(
+        default=True,
+        description="A1: share meetings the user organizes, accepts or tentatively accepts.",
+    )
+    autoshare_appointments: bool = Field(
+        default=False, description="A1: share the user's appointments (items without attendees)."
+    )
+    share_unanswered: bool = Field(
+        default=False, description="A1: also share invitations not yet answered."
+    )
     blocklist: Blocklist = Field(default=Blocklist(), description="A5: the user's own list.")
     safe_description: bool | None = Field(
         default=None, description="U2: per-user override of the org setting."
     )
-    direction: Direction = Field(default=Direction.BOTH, description="G3")
-    paused: bool = Field(default=False, description="O1: sync paused by the user.")
+    direction: Direction = Field(
+        default=Direction.BOTH,
+        description="G3: `both`, `outlook_to_salesforce` (Outlook wins), `salesforce_to_outlook`.",
+    )
+    paused: bool = Field(default=False, description="O1: sync paused for this user.")
 
     def effective_safe_description(self, org: OrgSettings) -> bool:
         return org.safe_description if self.safe_description is None else self.safe_description
