@@ -182,9 +182,10 @@ class Item:
 
     @property
     def is_meeting(self) -> bool:
-        """A meeting has attendees besides its owner; an appointment has none."""
+        """A meeting has participants besides the mailbox owner (the organizer counts: Graph's
+        attendee list leaves the organizer out); an appointment has none."""
         own = self.mailbox.strip().lower()
-        return any(a.email.key != own for a in self.attendees)
+        return any(e.key != own for e in self.participants())
 
     @property
     def is_private(self) -> bool:
