@@ -120,6 +120,13 @@ class EventRow(Base):
     sf_modstamp: Mapped[datetime | None] = mapped_column(default=None)
     sf_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     """Hash of the synced Salesforce fields as last seen (vdirsyncer: hash, then version)."""
+    synced: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The U1 field values both sides had at the last sync: the base of U4's three-way merge."""
+    invitees: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Salesforce User Ids synced as invitees (P1, P4)."""
+    who_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Who records related at the last sync (L5, P6); the WhoId first."""
+    what_id: Mapped[str | None] = mapped_column(String(18), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -136,7 +143,7 @@ class LinkRow(Base):
     event_id: Mapped[str | None] = mapped_column(
         ForeignKey("events.event_id", ondelete="SET NULL"), index=True, default=None
     )
-    """None while the item is marked for sharing but not yet shared."""
+    """None while the item is tracked but not shared (waiting, unresolved, marked by Save)."""
     origin: Mapped[Origin] = mapped_column(String(16))
     share_mode: Mapped[ShareMode] = mapped_column(String(16))
     outlook_change_key: Mapped[str | None] = mapped_column(String(255), default=None)
@@ -145,6 +152,10 @@ class LinkRow(Base):
     what_id: Mapped[str | None] = mapped_column(String(18), default=None)
     item_start: Mapped[datetime | None] = mapped_column(default=None)
     item_end: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str | None] = mapped_column(String(512), default=None)
+    """The status category crmcal last gave the item (C3)."""
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The item as last read, for re-evaluating it when the other side changes (P2, P6, M4)."""
     last_synced_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 19:56:48.002802
+Create Date: 2026-11-23 20:07:08.755930
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "cursors",
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -37,6 +36,10 @@ def upgrade() -> None:
         sa.Column("series_guid", sa.String(length=255), nullable=True),
         sa.Column("sf_modstamp", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sf_hash", sa.String(length=64), nullable=True),
+        sa.Column("synced", sa.JSON(), nullable=False),
+        sa.Column("invitees", sa.JSON(), nullable=False),
+        sa.Column("who_ids", sa.JSON(), nullable=False),
+        sa.Column("what_id", sa.String(length=18), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_events")),
@@ -138,6 +141,8 @@ def upgrade() -> None:
         sa.Column("what_id", sa.String(length=18), nullable=True),
         sa.Column("item_start", sa.DateTime(timezone=True), nullable=True),
         sa.Column("item_end", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=512), nullable=True),
+        sa.Column("snapshot", sa.JSON(), nullable=True),
         sa.Column("last_synced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -155,7 +160,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_links_guid"))
         batch_op.drop_index(batch_op.f("ix_links_event_id"))

@@ -1,0 +1,166 @@
+"""The typed actions the planner emits and the executor carries out (vdirsyncer's idea, typed).
+
+Each action names the rule(s) that asked for it, so a session log can say why it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from crmcal.domain import CrmEvent, Item
+from crmcal.state.models import Origin, ShareMode
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    mailbox: str
+    item_id: str
+    guid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invitee:
+    user_id: str
+    status: str
+    """`Accepted`, `Declined` or `New` (undecided), P4."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEvent:
+    """Share an item: create its Event (or adopt one by D3 upsert), relate Whos and invitees, link
+    the item. `key` identifies the write in the intent journal (GUID + owner)."""
+
+    item: ItemRef
+    event: CrmEvent
+    share_mode: ShareMode
+    synced: Mapping[str, object]
+    who_relations: tuple[str, ...] = ()
+    invitees: tuple[Invitee, ...] = ()
+    rules: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.item.guid}|{self.event.owner_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkItem:
+    """Link an item to an Event that already exists (D1, D2, P1 attendee copies)."""
+
+    item: ItemRef
+    event_id: str
+    share_mode: ShareMode
+    origin: Origin = Origin.OUTLOOK
+    adopted: bool = False
+    """D2: an Event crmcal did not make (another tool, by hand) taken over; said in the log."""
+    owner_id: str | None = None
+    synced: Mapping[str, object] | None = None
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEvent:
+    """U1: write changed fields to an Event."""
+
+    event_id: str
+    fields: Mapping[str, object]
+    synced: Mapping[str, object]
+    """The new base for U4 after this write."""
+    conflicts: tuple[str, ...] = ()
+    item: ItemRef | None = None
+    rules: tuple[str, ...] = ("U1",)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRelations:
+    """P4, P6, L5: bring an Event's invitees and Who relations to the wanted sets."""
+
+    event_id: str
+    add_invitees: tuple[Invitee, ...] = ()
+    remove_invitees: tuple[str, ...] = ()
+    who_id: str | None = None
+    what_id: str | None = None
+    who_relations: tuple[str, ...] = ()
+    set_links: bool = False
+    """True when WhoId/WhatId/Who relations change too."""
+    rules: tuple[str, ...] = ("P4", "P6")
+
+
+@dataclass(frozen=True, slots=True)
+class SetCategories:
+    """C1-C4, N4: the item's new category list (crmcal-owned ones only differ)."""
+
+    item: ItemRef
+    categories: tuple[str, ...]
+    status: str | None
+    rules: tuple[str, ...] = ("C3",)
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """Remember an item that is not shared but needs another look later (waiting, unresolved,
+    marked), or forget it (`forget=True`). State only."""
+
+    item: ItemRef
+    snapshot: Item | None
+    status: str | None
+    share_mode: ShareMode = ShareMode.AUTO
+    forget: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseIssue:
+    """I1: an item that could not sync or is waiting."""
+
+    mailbox: str
+    reason: str
+    message: str
+    item: Item | None = None
+    event_id: str | None = None
+    actions: tuple[str, ...] = ("retry", "dismiss")
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveIssues:
+    """Close an item's open issues (all, or all but `keep`)."""
+
+    mailbox: str
+    item_id: str
+    keep: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth saying in the session log that changes nothing (e.g. why an item was
+    passed by)."""
+
+    item: ItemRef | None
+    text: str
+    rules: tuple[str, ...] = ()
+
+
+Action = (
+    CreateEvent
+    | LinkItem
+    | UpdateEvent
+    | SyncRelations
+    | SetCategories
+    | Track
+    | RaiseIssue
+    | ResolveIssues
+    | Note
+)
+
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    actions: tuple[Action, ...] = field(default=())
+
+    def of(self, kind: type[A]) -> list[A]:
+        return [a for a in self.actions if isinstance(a, kind)]

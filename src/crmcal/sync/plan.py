@@ -1,0 +1,557 @@
+"""The pure planner: (changes, what crmcal knows, what Salesforce has, settings, now) -> actions.
+
+No I/O, no clock, no randomness. A session calls it in two phases:
+
+1. `lookups(...)` says what to ask Salesforce for the items in play (one query per kind for the
+   whole session: L2);
+2. `plan(...)` decides, item by item, with a comment naming the rule for every branch
+   (vdirsyncer's decision table, typed).
+
+Outlook-to-Salesforce only for now (issue #5); down-sync and deletions extend it (#6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from crmcal.domain import CrmEvent, Item, ItemRemoved, ResponseType, UserConfig
+from crmcal.rules import categories as cat
+from crmcal.rules.limits import cannot_sync
+from crmcal.rules.linking import Linking, SearchResults, link, record_ids_in_text, search_addresses
+from crmcal.rules.linking import search_domains as _search_domains
+from crmcal.rules.mapping import changed, event_from_item, synced_values
+from crmcal.rules.participants import (
+    Directory,
+    Participants,
+    Scenario,
+    Skip,
+    autoshare_skip,
+    participants,
+    scenario,
+    unresolved_blocks_share,
+)
+from crmcal.rules.window import Window, historical, in_window
+from crmcal.state.models import Origin, ShareMode
+from crmcal.sync.actions import (
+    Action,
+    CreateEvent,
+    Invitee,
+    ItemRef,
+    LinkItem,
+    Note,
+    Plan,
+    RaiseIssue,
+    ResolveIssues,
+    SetCategories,
+    SyncRelations,
+    Track,
+    UpdateEvent,
+)
+
+WAITING_REASON = "waiting_for_organizer"
+UNRESOLVED_REASON = "unresolved_participants"
+NOT_SYNCED_REASON = "not_synced"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedItem:
+    """What the state store knows of one mailbox item."""
+
+    mailbox: str
+    item_id: str
+    guid: str
+    event_id: str | None
+    share_mode: ShareMode
+    origin: Origin = Origin.OUTLOOK
+    status: str | None = None
+    snapshot: Item | None = None
+    who_id: str | None = None
+    """M2: a Name chosen with the Save action (kept over Initial Search)."""
+    what_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEvent:
+    """What the state store knows of one Event."""
+
+    event_id: str
+    owner_id: str
+    guid: str | None
+    origin: Origin = Origin.OUTLOOK
+    created_by_crmcal: bool = True
+    synced: Mapping[str, object] = field(default_factory=dict)
+    invitees: tuple[str, ...] = ()
+    who_ids: tuple[str, ...] = ()
+    what_id: str | None = None
+
+
+NaturalKey = tuple[str, str, str]
+"""D2: (owner id, subject, start as `YYYY-MM-DDTHH:MM:SSZ` or the all-day date)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The session's fixed facts."""
+
+    user: UserConfig
+    directory: Directory
+    now: datetime
+    window: Window
+    enabled_at: datetime | None = None
+    shared_activities: bool = True
+    zone: Callable[[str], tzinfo | None] = field(default=lambda _name: None)
+    """Windows or IANA zone name -> tzinfo (for all-day dates); None when unknown."""
+
+    @property
+    def owner_id(self) -> str:
+        return self.user.salesforce_user_id
+
+    @property
+    def mailbox(self) -> str:
+        return self.user.mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything `plan` reads."""
+
+    ctx: Context
+    items: tuple[Item, ...] = ()
+    """Items the delta round returned (changed or new)."""
+    removed: tuple[ItemRemoved, ...] = ()
+    tracked: Mapping[str, TrackedItem] = field(default_factory=dict)
+    """This mailbox's tracked items, by item id."""
+    by_guid: Mapping[str, tuple[TrackedItem, ...]] = field(default_factory=dict)
+    """Tracked items of every mailbox, for the GUIDs in play."""
+    events: Mapping[str, KnownEvent] = field(default_factory=dict)
+    """Known Events by id, for the GUIDs and links in play."""
+    search: SearchResults = field(default_factory=SearchResults.empty)
+    existing: Mapping[NaturalKey, tuple[str, ...]] = field(default_factory=dict)
+    """D2: Events in Salesforce by natural key (any maker)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """What to ask Salesforce before planning."""
+
+    addresses: tuple[str, ...] = ()
+    domains_for_missing: bool = True
+    record_ids: tuple[str, ...] = ()
+    natural_keys: tuple[NaturalKey, ...] = ()
+    guids: tuple[str, ...] = ()
+
+    def domains(self, people: Mapping[str, object], ctx: Context) -> tuple[str, ...]:
+        """L3: after the people query, the domains still to match against Account.Website."""
+        return _search_domains(self.addresses, people, ctx.directory.org)
+
+
+def in_play(inputs_items: Iterable[Item], tracked: Mapping[str, TrackedItem]) -> list[Item]:
+    """The items to decide on: every changed item, plus tracked items not changed this round that
+    need another look (waiting for the organizer, unresolved participants, linked meetings whose
+    participants may have gained records: P2, M4, P6)."""
+    out = {i.id: i for i in inputs_items}
+    for t in tracked.values():
+        if t.item_id not in out and t.snapshot is not None:
+            out[t.item_id] = t.snapshot
+    return list(out.values())
+
+
+def natural_key(owner_id: str, ev: CrmEvent) -> NaturalKey:
+    when = (
+        ev.activity_date.isoformat()
+        if ev.is_all_day and ev.activity_date
+        else (ev.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ev.start else "")
+    )
+    return (owner_id, ev.subject, when)
+
+
+def lookups(ctx: Context, items: Iterable[Item]) -> Lookups:
+    """Phase 1: the addresses (L1, L4), record ids (L4), natural keys (D2) and GUIDs (D1) to look
+    up for the items in play."""
+    addrs: dict[str, None] = {}
+    ids: dict[str, None] = {}
+    keys: dict[NaturalKey, None] = {}
+    guids: dict[str, None] = {}
+    us = ctx.user.settings
+    for item in items:
+        if not in_window(item, ctx.window):
+            continue
+        guids.setdefault(item.ical_uid, None)
+        p = participants(item, ctx.directory, us)
+        for a in search_addresses(item, p.searchable, ctx.directory.org):
+            addrs.setdefault(a, None)
+        if not item.is_meeting:
+            for rid in record_ids_in_text(item.subject, item.location, item.body):
+                ids.setdefault(rid, None)
+        ev = event_from_item(item, owner_id=ctx.owner_id, org=ctx.directory.org, first_share=False)
+        keys.setdefault(natural_key(ctx.owner_id, ev), None)
+    return Lookups(
+        addresses=tuple(addrs),
+        record_ids=tuple(ids),
+        natural_keys=tuple(keys),
+        guids=tuple(guids),
+    )
+
+
+# -- the decision ------------------------------------------------------------------------------
+
+
+def _ref(item: Item) -> ItemRef:
+    return ItemRef(item.mailbox, item.id, item.ical_uid)
+
+
+def _invitee_status(r: ResponseType) -> str:
+    """P4: accepted and declined as they are, every other response as undecided."""
+    if r is ResponseType.ACCEPTED:
+        return "Accepted"
+    if r is ResponseType.DECLINED:
+        return "Declined"
+    return "New"
+
+
+def _invitees(item: Item, d: Directory, owner_mailbox: str) -> tuple[Invitee, ...]:
+    """P1: internal Salesforce users among the attendees (not the owner) become invitees."""
+    out: dict[str, Invitee] = {}
+    own = owner_mailbox.lower()
+    for a in item.attendees:
+        if a.email.key == own or not d.is_internal(a.email.address):
+            continue
+        uid = d.salesforce_users.get(a.email.key)
+        if uid and uid not in out:
+            out[uid] = Invitee(uid, _invitee_status(a.response))
+    return tuple(out.values())
+
+
+class _Planner:
+    def __init__(self, inputs: Inputs) -> None:
+        self.i = inputs
+        self.ctx = inputs.ctx
+        self.org = inputs.ctx.directory.org
+        self.us = inputs.ctx.user.settings
+        self.out: list[Action] = []
+        self.claimed: set[str] = set()
+        """Event ids linked in this plan (D2 must not adopt one twice)."""
+        self.created: dict[str, str] = {}
+        """GUID -> `pending:<guid>|owner` for Events this plan creates (D1 within a session)."""
+
+    # Helpers -----------------------------------------------------------------------------------
+
+    def emit(self, a: Action) -> None:
+        self.out.append(a)
+
+    def set_status(
+        self, item: Item, *, shared: bool, status: cat.Status | None, error: bool = False
+    ) -> None:
+        """C1-C3: write the categories only when they differ (no write when nothing changes)."""
+        new = cat.apply(item.categories, shared=shared, status=status, error=error)
+        if new != item.categories:
+            self.emit(SetCategories(_ref(item), new, status.category if status else None))
+
+    def own_event_for(self, guid: str) -> KnownEvent | None:
+        """D1: the Event this user already owns for the GUID."""
+        for ev in self.i.events.values():
+            if ev.guid == guid and ev.owner_id == self.ctx.owner_id:
+                return ev
+        return None
+
+    def organizer_event(self, guid: str, organizer_mailbox: str) -> KnownEvent | None:
+        """P2: the Event the crmcal organizer's share made for this GUID."""
+        u = self.ctx.directory.user(organizer_mailbox)
+        if u is None:
+            return None
+        for ev in self.i.events.values():
+            if ev.guid == guid and ev.owner_id == u.salesforce_user_id:
+                return ev
+        return None
+
+    def linking(self, item: Item, p: Participants) -> Linking:
+        addrs = search_addresses(item, p.searchable, self.org)
+        rids = () if item.is_meeting else record_ids_in_text(item.subject, item.location, item.body)
+        return link(
+            addrs,
+            self.i.search,
+            owner_id=self.ctx.owner_id,
+            today=self.ctx.now.date(),
+            shared_activities=self.ctx.shared_activities,
+            record_ids=rids,
+        )
+
+    # Per item ----------------------------------------------------------------------------------
+
+    def decide(self, item: Item) -> None:
+        t = self.i.tracked.get(item.id)
+        # W1: outside the window nothing is read or shared (W3's exits are issue #6).
+        if not in_window(item, self.ctx.window):
+            return
+        p = participants(item, self.ctx.directory, self.us)
+        if t is not None and t.event_id is not None:
+            self.linked(item, t, p)
+            return
+        self.unlinked(item, t, p)
+
+    def linked(self, item: Item, t: TrackedItem, p: Participants) -> None:
+        ev = self.i.events.get(t.event_id or "")
+        if ev is None:  # the Event vanished from crmcal's knowledge: treat as unshared
+            self.unlinked(item, None, p)
+            return
+        # X6: the category comes back; C3: one status.
+        self.set_status(item, shared=True, status=cat.TRACKED)
+        if ev.owner_id != self.ctx.owner_id or t.share_mode is ShareMode.ATTENDEE:
+            # P1/P2: an attendee's copy follows the organizer's Event; it never drives updates
+            # (the organizer's session does), and P7 forbids writing to a meeting we don't own.
+            return
+        # U1 (+U2: Description never again while Safe Description is on).
+        now_values = synced_values(
+            event_from_item(
+                item,
+                owner_id=ev.owner_id,
+                org=self.org,
+                tz=self.ctx.zone(item.start_time_zone),
+                first_share=False,
+            )
+        )
+        diff = changed(ev.synced, now_values)
+        if diff:
+            self.emit(UpdateEvent(ev.event_id, diff, now_values, item=_ref(item)))
+        # P4, P6, L5: invitees and Who relations follow the attendee list every session.
+        self.relations(item, p, ev, t)
+
+    def relations(self, item: Item, p: Participants, ev: KnownEvent, t: TrackedItem) -> None:
+        if item.is_private:
+            return  # M6: private Events carry no links
+        lk = self.linking(item, p)
+        want_inv = (
+            _invitees(item, self.ctx.directory, self.ctx.mailbox)
+            if scenario(item, self.ctx.directory) is Scenario.YOU_ORGANIZE
+            else ()
+        )
+        have = set(ev.invitees)
+        add = tuple(i for i in want_inv if i.user_id not in have)
+        remove = tuple(sorted(have - {i.user_id for i in want_inv}))
+        who_id = t.who_id or lk.who_id
+        what_id = t.what_id or lk.what_id
+        whos = lk.who_relations if not t.who_id else (t.who_id,)
+        set_links = (tuple(ev.who_ids) != tuple(whos) and bool(whos)) or (
+            what_id is not None and what_id != ev.what_id
+        )
+        if add or remove or set_links:
+            self.emit(
+                SyncRelations(
+                    ev.event_id,
+                    add_invitees=add,
+                    remove_invitees=remove,
+                    who_id=who_id,
+                    what_id=what_id,
+                    who_relations=whos if set_links else (),
+                    set_links=set_links,
+                )
+            )
+
+    def unlinked(self, item: Item, t: TrackedItem | None, p: Participants) -> None:
+        ref = _ref(item)
+        manual = cat.wants_share(item.categories) or (
+            t is not None and t.share_mode is ShareMode.SAVE
+        )
+        mode = (
+            ShareMode.SAVE
+            if t is not None and t.share_mode is ShareMode.SAVE
+            else (ShareMode.CATEGORY if cat.wants_share(item.categories) else ShareMode.AUTO)
+        )
+        sc = scenario(item, self.ctx.directory)
+
+        # P2: an in-org organizer who uses crmcal decides for everyone.
+        if sc is Scenario.CRMCAL_ORGANIZER:
+            org_mail = item.organizer.address if item.organizer else ""
+            oev = self.organizer_event(item.ical_uid, org_mail)
+            if oev is not None:
+                # P1: the attendee's copy links to the organizer's Event and gets the category.
+                self.emit(LinkItem(ref, oev.event_id, ShareMode.ATTENDEE, rules=("P1", "P2")))
+                self.set_status(item, shared=True, status=cat.TRACKED)
+                self.emit(ResolveIssues(item.mailbox, item.id))
+                return
+            lk = self.linking(item, p)
+            skip = autoshare_skip(
+                item, p, self.us, self.org, linked=lk.linked or p.is_internal_only
+            )
+            if manual or skip is None:
+                self.set_status(item, shared=manual, status=cat.WAITING_FOR_ORGANIZER)
+                self.emit(Track(ref, item, cat.WAITING_FOR_ORGANIZER.category, mode))
+                self.emit(
+                    RaiseIssue(
+                        item.mailbox,
+                        WAITING_REASON,
+                        "Waiting for the organizer to synchronize the event "
+                        f"({org_mail} shares it; then it is linked here too).",
+                        item=item,
+                        actions=("retry", "dismiss"),
+                        rules=("P2", "I1"),
+                    )
+                )
+            else:
+                self.forget(item, t, skip)
+            return
+
+        # N1, N2, R6, Y3: items that cannot sync (only when someone wants them shared).
+        bad = cannot_sync(item, self.org)
+        lk = self.linking(item, p)
+        hist = historical(item, self.ctx.enabled_at, self.org)
+        skip = autoshare_skip(item, p, self.us, self.org, linked=lk.linked, historical=hist)
+        wanted = manual or skip is None
+        if not wanted:
+            self.forget(item, t, skip)
+            return
+        if bad is not None:
+            status = cat.not_synced(bad.reason)
+            self.set_status(item, shared=manual, status=status, error=True)
+            self.emit(Track(ref, item, status.category, mode))
+            self.emit(
+                RaiseIssue(
+                    item.mailbox,
+                    NOT_SYNCED_REASON,
+                    f"Not synced: {bad.reason}",
+                    item=item,
+                    rules=("N4", "I1"),
+                )
+            )
+            return
+        # M4: a meeting whose external participants all lack a record waits for one.
+        blocking = unresolved_blocks_share(item, p, set(lk.resolved), self.org)
+        if blocking and not (t is not None and t.who_id):
+            status = cat.unresolved(blocking)
+            self.set_status(item, shared=manual, status=status)
+            self.emit(Track(ref, item, status.category, mode))
+            self.emit(
+                RaiseIssue(
+                    item.mailbox,
+                    UNRESOLVED_REASON,
+                    "Unresolved participants: " + ", ".join(blocking),
+                    item=item,
+                    actions=("retry", "create record", "share anyway", "dismiss"),
+                    rules=("M4", "I1"),
+                )
+            )
+            return
+        self.share(item, t, p, lk, mode, sc)
+
+    def share(
+        self,
+        item: Item,
+        t: TrackedItem | None,
+        p: Participants,
+        lk: Linking,
+        mode: ShareMode,
+        sc: Scenario,
+    ) -> None:
+        ref = _ref(item)
+        rules = ("A1", "A7") if mode is ShareMode.AUTO else ("M1",)
+        # D1: one Event per (GUID, owner): link the one this user already owns.
+        mine = self.own_event_for(item.ical_uid)
+        if mine is not None:
+            self.emit(LinkItem(ref, mine.event_id, mode, rules=("D1",)))
+            self.set_status(item, shared=True, status=cat.TRACKED)
+            self.emit(ResolveIssues(item.mailbox, item.id))
+            return
+        if item.ical_uid in self.created:
+            return  # the same GUID twice in one mailbox round: one Event (D1)
+        who = t.who_id if t is not None and t.who_id else lk.who_id
+        what = t.what_id if t is not None and t.what_id else lk.what_id
+        whos = (t.who_id,) if t is not None and t.who_id else lk.who_relations
+        ev = event_from_item(
+            item,
+            owner_id=self.ctx.owner_id,
+            org=self.org,
+            tz=self.ctx.zone(item.start_time_zone),
+            who_id=who,
+            what_id=what,
+            guid=item.ical_uid,
+            first_share=True,
+            defaults=self.org.event_defaults,
+        )
+        synced = synced_values(ev)
+        # D2: an Event of the same owner, subject and start that nothing else is linked to.
+        known = set(self.i.events) | self.claimed
+        for eid in self.i.existing.get(natural_key(self.ctx.owner_id, ev), ()):
+            if eid not in known:
+                self.claimed.add(eid)
+                self.emit(
+                    LinkItem(
+                        ref,
+                        eid,
+                        mode,
+                        adopted=True,
+                        owner_id=self.ctx.owner_id,
+                        synced=synced,
+                        rules=("D2",),
+                    )
+                )
+                self.emit(
+                    Note(ref, f"linked existing Event {eid} instead of creating one", ("D2",))
+                )
+                self.set_status(item, shared=True, status=cat.TRACKED)
+                self.emit(ResolveIssues(item.mailbox, item.id))
+                return
+        invitees = (
+            _invitees(item, self.ctx.directory, self.ctx.mailbox)
+            if sc is Scenario.YOU_ORGANIZE and not item.is_private
+            else ()
+        )
+        self.created[item.ical_uid] = f"{item.ical_uid}|{self.ctx.owner_id}"
+        self.emit(
+            CreateEvent(
+                ref,
+                ev,
+                mode,
+                synced,
+                who_relations=() if item.is_private else whos,
+                invitees=invitees,
+                rules=(*rules, "P1" if sc is Scenario.YOU_ORGANIZE else "P3", "U3"),
+            )
+        )
+        self.set_status(item, shared=True, status=cat.TRACKED)
+        self.emit(ResolveIssues(item.mailbox, item.id))
+        if sc is Scenario.YOU_ORGANIZE:
+            # P1: attendees' copies waiting for this share are linked to the new Event.
+            for other in self.i.by_guid.get(item.ical_uid, ()):
+                if other.mailbox != item.mailbox and other.event_id is None and other.snapshot:
+                    self.emit(
+                        LinkItem(
+                            ItemRef(other.mailbox, other.item_id, other.guid),
+                            f"pending:{item.ical_uid}|{self.ctx.owner_id}",
+                            ShareMode.ATTENDEE,
+                            rules=("P1", "P2"),
+                        )
+                    )
+                    snap = other.snapshot
+                    new = cat.apply(snap.categories, shared=True, status=cat.TRACKED)
+                    if new != snap.categories:
+                        self.emit(
+                            SetCategories(
+                                ItemRef(other.mailbox, other.item_id, other.guid),
+                                new,
+                                cat.TRACKED.category,
+                                rules=("P1", "C1"),
+                            )
+                        )
+                    self.emit(ResolveIssues(other.mailbox, other.item_id))
+
+    def forget(self, item: Item, t: TrackedItem | None, skip: Skip | None) -> None:
+        """Not shared and not waiting: take back any status crmcal had given it, forget it."""
+        if t is not None and t.status is not None:
+            new = cat.apply(item.categories, shared=False, status=None)
+            if new != item.categories:
+                self.emit(SetCategories(_ref(item), new, None))
+            self.emit(ResolveIssues(item.mailbox, item.id))
+        if t is not None:
+            self.emit(Track(_ref(item), None, None, forget=True))
+        if skip is not None:
+            self.emit(Note(_ref(item), f"not auto-shared: {skip.value}"))
+
+
+def plan(inputs: Inputs) -> Plan:
+    """Phase 2: the actions for one session of one user."""
+    p = _Planner(inputs)
+    for item in in_play(inputs.items, inputs.tracked):
+        p.decide(item)
+    return Plan(tuple(p.out))

@@ -1,0 +1,311 @@
+"""The pure planner, scenario by scenario (the seed's scenarios 1-3 at the plan level)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from crmcal.domain import ResponseType, Sensitivity, UserConfig, UserSettings
+from crmcal.rules.linking import SearchResults
+from crmcal.rules.mapping import event_from_item, synced_values
+from crmcal.rules.window import window
+from crmcal.state.models import ShareMode
+from crmcal.sync.actions import (
+    CreateEvent,
+    LinkItem,
+    Note,
+    RaiseIssue,
+    SetCategories,
+    SyncRelations,
+    Track,
+    UpdateEvent,
+)
+from crmcal.sync.plan import Context, Inputs, KnownEvent, TrackedItem, lookups, natural_key, plan
+from tests.factories import (
+    ANN,
+    ANN_ID,
+    BOB,
+    BOB_ID,
+    CARL,
+    CARL_ID,
+    NOW,
+    ORG,
+    account,
+    att,
+    contact,
+    directory,
+    item,
+)
+
+EU1 = "eu1@fabrikam.example"
+EU2 = "eu2@fabrikam.example"
+C_EU1 = contact(1, EU1, account=account(9).id)
+FOUND = SearchResults({EU1: (C_EU1,)}, {}, {}, {})
+
+
+def ctx(mailbox: str = ANN, **settings: Any) -> Context:
+    d = directory()
+    u = d.users[mailbox]
+    if settings:
+        u = UserConfig(
+            mailbox=u.mailbox,
+            salesforce_user_id=u.salesforce_user_id,
+            settings=UserSettings(**settings),
+        )
+    return Context(user=u, directory=d, now=NOW, window=window(NOW, ORG))
+
+
+def kinds(p: Any) -> list[str]:
+    return [type(a).__name__ for a in p.actions if not isinstance(a, Note)]
+
+
+def test_P2_scenario_1_attendee_waits_for_the_crmcal_organizer() -> None:
+    """Scenario 1: BOB (crmcal user, not shared) organizes; ANN accepted with auto-share on."""
+    copy = item(mailbox=ANN, organizer=BOB, attendees=(ANN, EU1), my_response=ResponseType.ACCEPTED)
+    p = plan(Inputs(ctx(ANN), items=(copy,), search=FOUND))
+    assert not p.of(CreateEvent)
+    [issue] = p.of(RaiseIssue)
+    assert issue.reason == "waiting_for_organizer"
+    assert "Waiting for the organizer to synchronize the event" in issue.message
+    [track] = p.of(Track)
+    assert track.status == "Status: Waiting for the organizer"
+    [cats] = p.of(SetCategories)
+    assert cats.categories == (
+        "Status: Waiting for the organizer",
+    )  # nothing shared: no Salesforce
+
+    # BOB shares: his session creates the Event and links ANN's waiting copy (P1).
+    bob_copy = item(
+        mailbox=BOB, attendees=(ANN, EU1), ical_uid=copy.ical_uid, categories=("Salesforce",)
+    )
+    waiting = TrackedItem(
+        ANN, copy.id, copy.ical_uid, None, ShareMode.AUTO, status=track.status, snapshot=copy
+    )
+    p = plan(Inputs(ctx(BOB), items=(bob_copy,), search=FOUND, by_guid={copy.ical_uid: (waiting,)}))
+    [create] = p.of(CreateEvent)
+    assert create.event.owner_id == BOB_ID
+    assert [i.user_id for i in create.invitees] == [ANN_ID]
+    links = p.of(LinkItem)
+    assert [(lk.item.mailbox, lk.share_mode) for lk in links] == [(ANN, ShareMode.ATTENDEE)]
+    ann_cats = [c for c in p.of(SetCategories) if c.item.mailbox == ANN]
+    assert ann_cats[0].categories == ("Salesforce", "Status: Tracked successfully.")
+
+    # ANN's next session, if it sees the item first, links to BOB's Event directly (no second Event).
+    bob_event = KnownEvent("00U000000000001AAA", BOB_ID, copy.ical_uid)
+    p = plan(Inputs(ctx(ANN), items=(copy,), search=FOUND, events={bob_event.event_id: bob_event}))
+    assert kinds(p) == ["LinkItem", "SetCategories", "ResolveIssues"]
+    assert p.of(LinkItem)[0].event_id == bob_event.event_id
+
+
+def test_P1_scenario_2_you_organize_one_event_with_invitees_and_links() -> None:
+    meeting = item(mailbox=ANN, attendees=(BOB, CARL, EU1, EU2))
+    p = plan(Inputs(ctx(ANN), items=(meeting,), search=FOUND))
+    [create] = p.of(CreateEvent)
+    assert create.event.owner_id == ANN_ID
+    assert {i.user_id for i in create.invitees} == {
+        BOB_ID,
+        CARL_ID,
+    }  # internal SF users, crmcal or not
+    assert create.event.who_id == C_EU1.id
+    assert create.event.what_id == account(9).id
+    assert create.event.guid == meeting.ical_uid
+    assert "P1" in create.rules
+
+
+def test_P3_scenario_3_external_organizer_each_sharer_owns_an_event() -> None:
+    """The seed's example: EU1 organizes; IU1 (auto-share on) and IU2 (auto-share off, category)
+    attend with EU2 (no record). Two Events, owners IU1 and IU2, same GUID, WhoId = EU1's Contact,
+    no invitees, nothing for EU2; Descriptions start with From / To/CC."""
+    guid = "040000008200E00074C5B7101A82E00800000000EXAMPLE1"
+    attendees = (EU2, ANN, BOB)
+    iu1 = item(mailbox=ANN, organizer=EU1, attendees=attendees, ical_uid=guid, body="Agenda")
+    iu2 = item(mailbox=BOB, organizer=EU1, attendees=attendees, ical_uid=guid, body="Agenda",
+               categories=("Salesforce",))  # fmt: skip
+    p1 = plan(Inputs(ctx(ANN), items=(iu1,), search=FOUND))
+    p2 = plan(Inputs(ctx(BOB, autoshare_meetings=False), items=(iu2,), search=FOUND))
+    creates = p1.of(CreateEvent) + p2.of(CreateEvent)
+    assert [c.event.owner_id for c in creates] == [ANN_ID, BOB_ID]
+    assert {c.event.guid for c in creates} == {guid}
+    assert all(c.event.who_id == C_EU1.id for c in creates)
+    assert all(c.invitees == () for c in creates)
+    for c in creates:
+        lines = c.event.description.splitlines()
+        assert lines[0] == f"From: {EU1}"
+        assert lines[1] == f"To/CC: {EU2}, {ANN}, {BOB}"
+    # IU2 without the category: auto-share off, so nothing.
+    plain = item(mailbox=BOB, organizer=EU1, attendees=attendees, ical_uid=guid)
+    assert not plan(Inputs(ctx(BOB, autoshare_meetings=False), items=(plain,), search=FOUND)).of(
+        CreateEvent
+    )
+
+
+def test_D1_links_the_users_existing_event_for_the_guid() -> None:
+    meeting = item(mailbox=ANN, attendees=(EU1,))
+    ev = KnownEvent("00U000000000009AAA", ANN_ID, meeting.ical_uid)
+    p = plan(Inputs(ctx(ANN), items=(meeting,), search=FOUND, events={ev.event_id: ev}))
+    assert not p.of(CreateEvent)
+    assert p.of(LinkItem)[0].event_id == ev.event_id
+
+
+def test_D1_same_guid_twice_in_one_round_creates_once() -> None:
+    a = item(mailbox=ANN, attendees=(EU1,))
+    b = item(mailbox=ANN, attendees=(EU1,), ical_uid=a.ical_uid)
+    assert len(plan(Inputs(ctx(ANN), items=(a, b), search=FOUND)).of(CreateEvent)) == 1
+
+
+def test_D2_adopts_unlinked_event_with_same_owner_subject_start() -> None:
+    meeting = item(mailbox=ANN, attendees=(EU1,), subject="Pricing call")
+    key = natural_key(ANN_ID, event_from_item(meeting, owner_id=ANN_ID, org=ORG))
+    p = plan(
+        Inputs(ctx(ANN), items=(meeting,), search=FOUND, existing={key: ("00U0000000000EXAAA",)})
+    )
+    assert not p.of(CreateEvent)
+    [lk] = p.of(LinkItem)
+    assert (lk.event_id, lk.adopted) == ("00U0000000000EXAAA", True)
+    assert any("instead of creating" in n.text for n in p.of(Note))
+    # ...but never one that another item is already linked to
+    known = KnownEvent("00U0000000000EXAAA", ANN_ID, "other-guid")
+    p = plan(Inputs(ctx(ANN), items=(meeting,), search=FOUND, existing={key: (known.event_id,)},
+                    events={known.event_id: known}))  # fmt: skip
+    assert len(p.of(CreateEvent)) == 1
+
+
+def _linked(it: Any, ev_id: str = "00U000000000001AAA") -> tuple[TrackedItem, KnownEvent]:
+    synced = synced_values(event_from_item(it, owner_id=ANN_ID, org=ORG))
+    t = TrackedItem(it.mailbox, it.id, it.ical_uid, ev_id, ShareMode.AUTO)
+    ev = KnownEvent(
+        ev_id, ANN_ID, it.ical_uid, synced=synced, who_ids=(C_EU1.id,), what_id=account(9).id
+    )
+    return t, ev
+
+
+def test_second_session_writes_nothing() -> None:
+    meeting = item(
+        mailbox=ANN, attendees=(EU1,), categories=("Salesforce", "Status: Tracked successfully.")
+    )
+    t, ev = _linked(meeting)
+    p = plan(
+        Inputs(
+            ctx(ANN),
+            items=(meeting,),
+            tracked={meeting.id: t},
+            events={ev.event_id: ev},
+            search=FOUND,
+        )
+    )
+    assert p.actions == ()
+
+
+def test_U1_change_updates_event_and_U2_never_description() -> None:
+    before = item(
+        mailbox=ANN, attendees=(EU1,), categories=("Salesforce", "Status: Tracked successfully.")
+    )
+    t, ev = _linked(before)
+    after = item(mailbox=ANN, attendees=(EU1,), categories=before.categories, ical_uid=before.ical_uid,
+                 subject="Moved", start=before.start + timedelta(hours=2), body="secret notes")  # fmt: skip
+    after = (
+        type(after)(**{**after.__dict__, "id": before.id}) if hasattr(after, "__dict__") else after
+    )
+    after = replace(after, id=before.id)
+    p = plan(
+        Inputs(
+            ctx(ANN), items=(after,), tracked={before.id: t}, events={ev.event_id: ev}, search=FOUND
+        )
+    )
+    [up] = p.of(UpdateEvent)
+    assert set(up.fields) == {"Subject", "StartDateTime", "EndDateTime"}
+    assert "Description" not in up.fields
+
+
+def test_P4_P6_invitees_follow_the_attendee_list() -> None:
+    before = item(
+        mailbox=ANN,
+        attendees=(EU1, BOB),
+        categories=("Salesforce", "Status: Tracked successfully."),
+    )
+    t, ev = _linked(before)
+    ev = KnownEvent(
+        ev.event_id,
+        ANN_ID,
+        before.ical_uid,
+        synced=ev.synced,
+        invitees=(BOB_ID,),
+        who_ids=ev.who_ids,
+        what_id=ev.what_id,
+    )
+    after = replace(before, attendees=(att(EU1), att(CARL, ResponseType.DECLINED)))
+    p = plan(
+        Inputs(
+            ctx(ANN), items=(after,), tracked={before.id: t}, events={ev.event_id: ev}, search=FOUND
+        )
+    )
+    [rel] = p.of(SyncRelations)
+    assert [(i.user_id, i.status) for i in rel.add_invitees] == [(CARL_ID, "Declined")]
+    assert rel.remove_invitees == (BOB_ID,)
+
+
+def test_A3_private_not_autoshared_M6_manual_keeps_private() -> None:
+    it = item(mailbox=ANN, attendees=(EU1,), sensitivity=Sensitivity.PRIVATE)
+    assert not plan(Inputs(ctx(ANN), items=(it,), search=FOUND)).of(CreateEvent)
+    marked = replace(it, categories=("Salesforce",))
+    [create] = plan(Inputs(ctx(ANN), items=(marked,), search=FOUND)).of(CreateEvent)
+    assert create.event.is_private
+    assert create.who_relations == ()
+    assert create.invitees == ()
+
+
+def test_N4_marked_item_that_cannot_sync_gets_error_status_and_issue() -> None:
+    it = item(mailbox=ANN, hours=15 * 24, categories=("Salesforce",))
+    p = plan(Inputs(ctx(ANN), items=(it,), search=FOUND))
+    assert not p.of(CreateEvent)
+    [cats] = p.of(SetCategories)
+    assert cats.categories == (
+        "Salesforce",
+        "Sync Error",
+        "Status: Not synced: event longer than 14 days (the Salesforce limit)",
+    )
+    assert p.of(RaiseIssue)[0].reason == "not_synced"
+
+
+def test_M4_unresolved_meeting_waits_with_addresses() -> None:
+    it = item(mailbox=ANN, attendees=(EU2,), categories=("Salesforce",))
+    p = plan(Inputs(ctx(ANN), items=(it,), search=FOUND))
+    assert not p.of(CreateEvent)
+    assert p.of(SetCategories)[0].categories == (
+        "Salesforce",
+        f"Status: Unresolved participants: {EU2}",
+    )
+    assert p.of(RaiseIssue)[0].reason == "unresolved_participants"
+    # When EU2 gets a record later, the tracked snapshot is shared without a change in Outlook.
+    t = TrackedItem(
+        ANN, it.id, it.ical_uid, None, ShareMode.CATEGORY, status="Status: ...", snapshot=it
+    )
+    later = SearchResults({EU2: (contact(2, EU2),)}, {}, {}, {})
+    assert len(plan(Inputs(ctx(ANN), tracked={it.id: t}, search=later)).of(CreateEvent)) == 1
+
+
+def test_M3_internal_meeting_shared_by_category_without_links() -> None:
+    it = item(mailbox=ANN, attendees=(BOB,), categories=("Salesforce",))
+    [create] = plan(Inputs(ctx(ANN), items=(it,))).of(CreateEvent)
+    assert (create.event.who_id, create.event.what_id) == (None, None)
+    assert [i.user_id for i in create.invitees] == [BOB_ID]
+
+
+def test_W1_items_outside_the_window_are_ignored() -> None:
+    it = item(mailbox=ANN, attendees=(EU1,), start=NOW + timedelta(days=90))
+    assert plan(Inputs(ctx(ANN), items=(it,), search=FOUND)).actions == ()
+    assert lookups(ctx(ANN), (it,)).addresses == ()
+
+
+def test_L2_lookups_collect_all_addresses_of_a_session_once() -> None:
+    items = (
+        item(mailbox=ANN, attendees=(EU1, BOB, "x@gmail.com")),
+        item(mailbox=ANN, organizer=EU2, attendees=(ANN, EU1)),
+        item(mailbox=ANN, subject="Call EU2@fabrikam.example about 006000000000042AAA"),
+    )
+    lk = lookups(ctx(ANN), items)
+    assert lk.addresses == (EU1, EU2)
+    assert lk.record_ids == ("006000000000042AAA",)
+    assert len(lk.natural_keys) == 3
+    assert lk.domains({EU1: (C_EU1,)}, ctx(ANN)) == ("fabrikam.example",)
