@@ -39,6 +39,8 @@ class CreateEvent:
     who_relations: tuple[str, ...] = ()
     invitees: tuple[Invitee, ...] = ()
     rules: tuple[str, ...] = ()
+    source: Item | None = None
+    """The item, so a failed write can be tracked and retried (N4, I1)."""
 
     @property
     def key(self) -> str:
@@ -71,6 +73,7 @@ class UpdateEvent:
     conflicts: tuple[str, ...] = ()
     item: ItemRef | None = None
     rules: tuple[str, ...] = ("U1",)
+    source: Item | None = None
 
 
 @dataclass(frozen=True, slots=True)

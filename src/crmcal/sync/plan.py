@@ -141,6 +141,8 @@ class Lookups:
     record_ids: tuple[str, ...] = ()
     natural_keys: tuple[NaturalKey, ...] = ()
     guids: tuple[str, ...] = ()
+    internal: tuple[str, ...] = ()
+    """Internal attendees with no known Salesforce User Id yet (P1 invitees)."""
 
     def domains(self, people: Mapping[str, object], ctx: Context) -> tuple[str, ...]:
         """L3: after the people query, the domains still to match against Account.Website."""
@@ -174,6 +176,7 @@ def lookups(ctx: Context, items: Iterable[Item]) -> Lookups:
     ids: dict[str, None] = {}
     keys: dict[NaturalKey, None] = {}
     guids: dict[str, None] = {}
+    internal: dict[str, None] = {}
     us = ctx.user.settings
     for item in items:
         if not in_window(item, ctx.window):
@@ -182,6 +185,9 @@ def lookups(ctx: Context, items: Iterable[Item]) -> Lookups:
         p = participants(item, ctx.directory, us)
         for a in search_addresses(item, p.searchable, ctx.directory.org):
             addrs.setdefault(a, None)
+        for e in p.internal:
+            if e.key not in ctx.directory.salesforce_users:
+                internal.setdefault(e.key, None)
         if not item.is_meeting:
             for rid in record_ids_in_text(item.subject, item.location, item.body):
                 ids.setdefault(rid, None)
@@ -192,6 +198,7 @@ def lookups(ctx: Context, items: Iterable[Item]) -> Lookups:
         record_ids=tuple(ids),
         natural_keys=tuple(keys),
         guids=tuple(guids),
+        internal=tuple(internal),
     )
 
 
@@ -314,7 +321,7 @@ class _Planner:
         )
         diff = changed(ev.synced, now_values)
         if diff:
-            self.emit(UpdateEvent(ev.event_id, diff, now_values, item=_ref(item)))
+            self.emit(UpdateEvent(ev.event_id, diff, now_values, item=_ref(item), source=item))
         # P4, P6, L5: invitees and Who relations follow the attendee list every session.
         self.relations(item, p, ev, t)
 
@@ -507,6 +514,7 @@ class _Planner:
                 who_relations=() if item.is_private else whos,
                 invitees=invitees,
                 rules=(*rules, "P1" if sc is Scenario.YOU_ORGANIZE else "P3", "U3"),
+                source=item,
             )
         )
         self.set_status(item, shared=True, status=cat.TRACKED)

@@ -1,0 +1,505 @@
+"""The executor: carries out a plan with batched calls, journals every external write, turns
+per-item failures into statuses and issues, and records what it did in the state store.
+
+Order (each step batched across the plan):
+1. Salesforce creates (collections of 200, or upsert by the GUID field: D3), each journaled as an
+   intent before the call and closed after it (O5);
+2. links (D1, D2, P1 attendee copies) and Event updates (U1);
+3. invitees and Who relations (P1, P4, P6, L5), one relation read for all Events that need it;
+4. Outlook categories, per mailbox, after the Salesforce outcome is known (C1-C4, N4);
+5. tracked items and issues (I1).
+A failure of one item never stops the others; only systemic errors (auth, limits) propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from crmcal.connectors.errors import ConnectorError, SystemicError
+from crmcal.domain import EventRelation, Item, OrgSettings, RelationStatus
+from crmcal.rules import categories as cat
+from crmcal.state import StateStore
+from crmcal.state.models import (
+    EventRow,
+    IntentRow,
+    IntentStatus,
+    LinkRow,
+    Origin,
+    ShareMode,
+    utcnow,
+)
+from crmcal.sync.actions import (
+    CreateEvent,
+    ItemRef,
+    LinkItem,
+    Note,
+    Plan,
+    RaiseIssue,
+    ResolveIssues,
+    SetCategories,
+    SyncRelations,
+    Track,
+    UpdateEvent,
+)
+from crmcal.sync.codec import item_to_json
+from crmcal.sync.ports import CalendarPort, CrmPort
+
+log = logging.getLogger("crmcal.sync")
+
+PENDING = "pending:"
+
+
+@dataclass
+class Outcome:
+    """What a plan's execution did (session statistics, I2)."""
+
+    created: int = 0
+    linked: int = 0
+    adopted: int = 0
+    updated: int = 0
+    relations: int = 0
+    categories: int = 0
+    issues: int = 0
+    failed: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "linked": self.linked,
+            "adopted": self.adopted,
+            "updated": self.updated,
+            "relations": self.relations,
+            "categories": self.categories,
+            "issues": self.issues,
+            "failed": self.failed,
+        }
+
+
+def failure_status(err: ConnectorError | None) -> tuple[str, cat.Status, str]:
+    """(issue reason, status category, message) for a refused write."""
+    if err is not None and err.code == "REQUIRED_FIELD_MISSING" and err.fields:
+        st = cat.required_fields_missing(tuple(err.fields))
+        return "required_fields_missing", st, st.text
+    text = (err.message if err else "unknown error").strip().replace("\n", " ")
+    if len(text) > 180:
+        text = text[:177] + "..."
+    st = cat.not_synced(text)
+    return "salesforce_refused", st, st.text
+
+
+class Executor:
+    def __init__(
+        self,
+        store: StateStore,
+        calendar: CalendarPort,
+        crm: CrmPort,
+        org: OrgSettings,
+        *,
+        session_id: int | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.store = store
+        self.calendar = calendar
+        self.crm = crm
+        self.org = org
+        self.session_id = session_id
+        self.now = now or utcnow()
+        self.out = Outcome()
+        self.created_ids: dict[str, str] = {}
+        """`guid|owner` -> Event id, for LinkItem actions that point at a pending create."""
+        self.failed_items: dict[tuple[str, str], tuple[str, cat.Status, str, Item | None]] = {}
+        """(mailbox, item id) -> (reason, status, message, item) for items whose write failed."""
+
+    # -- entry --------------------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> Outcome:
+        self.create_events(plan.of(CreateEvent))
+        self.link_items(plan.of(LinkItem))
+        self.update_events(plan.of(UpdateEvent))
+        self.sync_relations(plan.of(SyncRelations))
+        self.set_categories(plan.of(SetCategories))
+        self.track(plan.of(Track))
+        self.issues(plan.of(RaiseIssue), plan.of(ResolveIssues))
+        for n in plan.of(Note):
+            self.out.log.append(n.text if n.item is None else f"{n.item.item_id}: {n.text}")
+        return self.out
+
+    # -- 1. creates ---------------------------------------------------------------------------
+
+    def create_events(self, creates: list[CreateEvent]) -> None:
+        if not creates:
+            return
+        intent_ids = self._open_intents(creates)
+        events = [c.event for c in creates]
+        guid_field = self.org.guid_field
+        if guid_field:
+            results = self.crm.upsert_events(events, guid_field)
+        else:
+            results = self.crm.create_events(events)
+        by_key = {r.key: r for r in results}
+        made: list[tuple[CreateEvent, str]] = []
+        with self.store.session() as s:
+            for pos, (c, iid) in enumerate(zip(creates, intent_ids, strict=True)):
+                r = by_key.get(pos)
+                intent = s.get(IntentRow, iid)
+                if r is None or not r.ok or r.id is None:
+                    err = r.error if r is not None else None
+                    self._fail(c.item, err, c.source)
+                    if intent is not None:
+                        intent.status = IntentStatus.FAILED
+                        intent.result = {"error": str(err) if err else "no result"}
+                        intent.closed_at = utcnow()
+                    continue
+                eid = r.id
+                self.created_ids[c.key] = eid
+                made.append((c, eid))
+                s.merge(
+                    EventRow(
+                        event_id=eid,
+                        owner_id=c.event.owner_id,
+                        guid=c.event.guid,
+                        origin=Origin.OUTLOOK,
+                        created_by_crmcal=True,
+                        synced=dict(c.synced),
+                        who_ids=[c.event.who_id] if c.event.who_id else [],
+                        what_id=c.event.what_id,
+                        invitees=[],
+                    )
+                )
+                self._upsert_link(s, c.item, eid, c.share_mode, c.source)
+                if intent is not None:
+                    intent.status = IntentStatus.DONE
+                    intent.result = {"id": eid, "created": r.created or not guid_field}
+                    intent.closed_at = utcnow()
+                self.out.created += 1
+                self.out.log.append(f"{c.item.item_id}: created Event {eid} ({', '.join(c.rules)})")
+        # Invitees and extra Who relations of the new Events, in one batch.
+        rels: list[EventRelation] = []
+        for c, eid in made:
+            for inv in c.invitees:
+                rels.append(
+                    EventRelation(eid, inv.user_id, is_invitee=True, status=_status(inv.status))
+                )
+            for who in c.who_relations:
+                if who != c.event.who_id:
+                    rels.append(EventRelation(eid, who, is_invitee=False, is_parent=True))
+        if rels:
+            self._create_relations(rels)
+            with self.store.session() as s:
+                for c, eid in made:
+                    row = s.get(EventRow, eid)
+                    if row is not None:
+                        row.invitees = [i.user_id for i in c.invitees]
+                        row.who_ids = list(c.who_relations) or row.who_ids
+
+    def _open_intents(self, creates: list[CreateEvent]) -> list[int]:
+        with self.store.session() as s:
+            rows = [
+                IntentRow(
+                    session_id=self.session_id,
+                    mailbox=c.item.mailbox,
+                    side="salesforce",
+                    action="create_event",
+                    key=c.key,
+                    payload={"item_id": c.item.item_id, "subject": c.event.subject},
+                )
+                for c in creates
+            ]
+            s.add_all(rows)
+            s.flush()
+            return [r.id for r in rows]
+
+    # -- 2. links and updates -----------------------------------------------------------------
+
+    def link_items(self, links: list[LinkItem]) -> None:
+        if not links:
+            return
+        with self.store.session() as s:
+            for lk in links:
+                eid = lk.event_id
+                if eid.startswith(PENDING):
+                    resolved = self.created_ids.get(eid[len(PENDING) :])
+                    if resolved is None:
+                        continue  # the create it waited for failed; the item stays waiting
+                    eid = resolved
+                if s.get(EventRow, eid) is None:
+                    s.add(
+                        EventRow(
+                            event_id=eid,
+                            owner_id=lk.owner_id or "",
+                            guid=lk.item.guid,
+                            origin=lk.origin,
+                            created_by_crmcal=not lk.adopted,
+                            synced=dict(lk.synced or {}),
+                        )
+                    )
+                    s.flush()
+                self._upsert_link(s, lk.item, eid, lk.share_mode, None)
+                self.out.linked += 1
+                if lk.adopted:
+                    self.out.adopted += 1
+
+    def update_events(self, updates: list[UpdateEvent]) -> None:
+        if not updates:
+            return
+        records = [{"Id": u.event_id, **_scalars(u.fields)} for u in updates]
+        results = {r.key: r for r in self.crm.update_records("Event", records)}
+        with self.store.session() as s:
+            for u in updates:
+                r = results.get(u.event_id)
+                if r is None or not r.ok:
+                    if u.item is not None:
+                        self._fail(u.item, r.error if r else None, u.source)
+                    continue
+                row = s.get(EventRow, u.event_id)
+                if row is not None:
+                    row.synced = dict(u.synced)
+                self.out.updated += 1
+                if u.conflicts:
+                    self.out.log.append(
+                        f"{u.event_id}: conflict on {', '.join(u.conflicts)}: Outlook wins (U4)"
+                    )
+
+    # -- 3. relations -------------------------------------------------------------------------
+
+    def sync_relations(self, syncs: list[SyncRelations]) -> None:
+        if not syncs:
+            return
+        current = self.crm.relations_for([x.event_id for x in syncs])
+        by_event: dict[str, list[EventRelation]] = defaultdict(list)
+        for rel in current:
+            by_event[rel.event_id].append(rel)
+        to_create: list[EventRelation] = []
+        to_delete: list[str] = []
+        link_updates: list[dict[str, str | None]] = []
+        for x in syncs:
+            have = by_event.get(x.event_id, [])
+            invited = {r.relation_id for r in have if r.is_invitee}
+            for inv in x.add_invitees:
+                if inv.user_id not in invited:
+                    to_create.append(
+                        EventRelation(
+                            x.event_id, inv.user_id, is_invitee=True, status=_status(inv.status)
+                        )
+                    )
+            for uid in x.remove_invitees:
+                to_delete += [r.id for r in have if r.is_invitee and r.relation_id == uid and r.id]
+            if x.set_links:
+                link_updates.append({"Id": x.event_id, "WhoId": x.who_id, "WhatId": x.what_id})
+                related = {r.relation_id for r in have}
+                for who in x.who_relations:
+                    if who != x.who_id and who not in related:
+                        to_create.append(
+                            EventRelation(x.event_id, who, is_invitee=False, is_parent=True)
+                        )
+        if link_updates:
+            self.crm.update_records("Event", link_updates)
+        if to_create:
+            self._create_relations(to_create)
+        if to_delete:
+            for r in self.crm.delete_relations(to_delete):
+                if not r.ok:
+                    self.out.log.append(f"relation {r.key}: not deleted: {r.error}")
+        with self.store.session() as s:
+            for x in syncs:
+                row = s.get(EventRow, x.event_id)
+                if row is None:
+                    continue
+                kept = [u for u in row.invitees if u not in x.remove_invitees]
+                kept += [i.user_id for i in x.add_invitees if i.user_id not in kept]
+                row.invitees = kept
+                if x.set_links:
+                    row.who_ids = list(x.who_relations) or ([x.who_id] if x.who_id else [])
+                    row.what_id = x.what_id
+                self.out.relations += 1
+
+    def _create_relations(self, rels: list[EventRelation]) -> None:
+        for r in self.crm.create_relations(rels):
+            if not r.ok:
+                self.out.log.append(f"relation {r.key}: not created: {r.error}")
+
+    # -- 4. categories ------------------------------------------------------------------------
+
+    def set_categories(self, sets: list[SetCategories]) -> None:
+        wanted: dict[tuple[str, str], SetCategories] = {
+            (x.item.mailbox, x.item.item_id): x for x in sets
+        }
+        for (mailbox, item_id), (_reason, status, _msg, item) in self.failed_items.items():
+            base = item.categories if item is not None else ()
+            prev = wanted.get((mailbox, item_id))
+            shared = cat.SALESFORCE in (prev.categories if prev else base) and prev is not None
+            ref = prev.item if prev else ItemRef(mailbox, item_id, item.ical_uid if item else "")
+            new = cat.apply(base, shared=shared or cat.wants_share(base), status=status, error=True)
+            wanted[(mailbox, item_id)] = SetCategories(
+                ref, new, status.category, rules=("N4", "C2")
+            )
+        by_mailbox: dict[str, list[SetCategories]] = defaultdict(list)
+        for x in wanted.values():
+            by_mailbox[x.item.mailbox].append(x)
+        for mailbox, xs in by_mailbox.items():
+            statuses = {x.status for x in xs if x.status}
+            master = {name: color.value for name, color in cat.BASE_COLORS.items()}
+            for x in xs:
+                if x.status:
+                    master[x.status] = _status_color(x.status)
+            try:
+                if statuses or any(cat.SALESFORCE in x.categories for x in xs):
+                    self.calendar.ensure_categories(mailbox, master)
+                results = self.calendar.set_categories(
+                    mailbox, [(x.item.item_id, x.categories) for x in xs]
+                )
+            except SystemicError:
+                raise
+            except ConnectorError as exc:
+                self.out.log.append(f"{mailbox}: categories not written: {exc}")
+                continue
+            ok = {r.key for r in results if r.ok}
+            for r in results:
+                if not r.ok:
+                    self.out.log.append(f"{r.key}: categories not written: {r.error}")
+            self.out.categories += len(ok)
+            with self.store.session() as s:
+                for x in xs:
+                    if x.item.item_id in ok:
+                        row = s.scalars(
+                            select(LinkRow).where(
+                                LinkRow.mailbox == mailbox, LinkRow.item_id == x.item.item_id
+                            )
+                        ).first()
+                        if row is not None:
+                            row.status = x.status
+
+    # -- 5. tracking and issues ---------------------------------------------------------------
+
+    def track(self, tracks: list[Track]) -> None:
+        failed = dict(self.failed_items)
+        with self.store.session() as s:
+            for t in tracks:
+                if t.forget:
+                    s.execute(
+                        delete(LinkRow).where(
+                            LinkRow.mailbox == t.item.mailbox,
+                            LinkRow.item_id == t.item.item_id,
+                            LinkRow.event_id.is_(None),
+                        )
+                    )
+                    continue
+                row = self._link_row(s, t.item)
+                row.snapshot = item_to_json(t.snapshot) if t.snapshot else None
+                row.status = t.status
+                row.share_mode = t.share_mode
+            for (mailbox, item_id), (_r, status, _m, item) in failed.items():
+                if item is None:
+                    continue
+                row = self._link_row(s, ItemRef(mailbox, item_id, item.ical_uid))
+                if row.event_id is None:
+                    row.snapshot = item_to_json(item)
+                    row.status = status.category
+
+    def issues(self, raises: list[RaiseIssue], resolves: list[ResolveIssues]) -> None:
+        failed_keys = set(self.failed_items)
+        for r in resolves:
+            if (r.mailbox, r.item_id) not in failed_keys:
+                self.store.resolve_issues(r.mailbox, r.item_id, except_reason=r.keep)
+        for i in raises:
+            self._raise(i.mailbox, i.reason, i.message, i.item, i.event_id, i.actions)
+        for (mailbox, item_id), (reason, _status, msg, item) in self.failed_items.items():
+            self.store.resolve_issues(mailbox, item_id, except_reason=reason)
+            self._raise(mailbox, reason, msg, item, None, ("retry", "dismiss"), item_id=item_id)
+
+    def _raise(
+        self,
+        mailbox: str,
+        reason: str,
+        message: str,
+        item: Item | None,
+        event_id: str | None,
+        actions: tuple[str, ...],
+        item_id: str | None = None,
+    ) -> None:
+        self.store.raise_issue(
+            mailbox=mailbox,
+            reason=reason,
+            message=message,
+            item_id=item.id if item else item_id,
+            event_id=event_id,
+            subject=item.subject if item else "",
+            item_start=item.start if item else None,
+            web_link=item.web_link if item and item.web_link else None,
+            actions=list(actions),
+            now=self.now,
+        )
+        self.out.issues += 1
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _fail(self, ref: ItemRef, err: ConnectorError | None, item: Item | None) -> None:
+        if isinstance(err, SystemicError):
+            raise err
+        reason, status, msg = failure_status(err)
+        self.failed_items[(ref.mailbox, ref.item_id)] = (reason, status, msg, item)
+        self.out.failed += 1
+        self.out.log.append(f"{ref.item_id}: {msg}")
+
+    def _link_row(self, s: Session, ref: ItemRef) -> LinkRow:
+        row = s.scalars(
+            select(LinkRow).where(LinkRow.mailbox == ref.mailbox, LinkRow.item_id == ref.item_id)
+        ).first()
+        if row is None:
+            row = LinkRow(
+                mailbox=ref.mailbox,
+                item_id=ref.item_id,
+                guid=ref.guid,
+                origin=Origin.OUTLOOK,
+                share_mode=ShareMode.AUTO,
+            )
+            s.add(row)
+            s.flush()
+        return row
+
+    def _upsert_link(
+        self, s: Session, ref: ItemRef, event_id: str, mode: ShareMode, item: Item | None
+    ) -> None:
+        row = self._link_row(s, ref)
+        row.event_id = event_id
+        row.share_mode = mode
+        row.snapshot = None
+        row.status = cat.TRACKED.category
+        row.last_synced_at = utcnow()
+        if item is not None:
+            row.item_start, row.item_end = item.start, item.end
+
+
+def _status(s: str) -> RelationStatus:
+    """P4: Accepted and Declined as they are; everything else undecided (New)."""
+    return {"Accepted": RelationStatus.ACCEPTED, "Declined": RelationStatus.DECLINED}.get(
+        s, RelationStatus.NEW
+    )
+
+
+def _status_color(category: str) -> str:
+    if category == cat.TRACKED.category:
+        return cat.Color.GREEN.value
+    if category.startswith(cat.STATUS_PREFIX + "Waiting") or category.startswith(
+        cat.STATUS_PREFIX + "Unresolved"
+    ):
+        return cat.Color.YELLOW.value
+    return cat.Color.ORANGE.value
+
+
+def _scalars(fields: Mapping[str, object]) -> dict[str, str | int | float | bool | None]:
+    out: dict[str, str | int | float | bool | None] = {}
+    for k, v in fields.items():
+        out[k] = v if v is None or isinstance(v, str | int | float | bool) else str(v)
+    return out
+
+
+__all__ = ["Executor", "Outcome", "failure_status"]
