@@ -21,7 +21,16 @@ from crmcal.sync.actions import (
     Track,
     UpdateEvent,
 )
-from crmcal.sync.plan import Context, Inputs, KnownEvent, TrackedItem, lookups, natural_key, plan
+from crmcal.sync.plan import (
+    Context,
+    Inputs,
+    KnownEvent,
+    TrackedItem,
+    content_hash,
+    lookups,
+    natural_key,
+    plan,
+)
 from tests.factories import (
     ANN,
     ANN_ID,
@@ -94,7 +103,7 @@ def test_P2_scenario_1_attendee_waits_for_the_crmcal_organizer() -> None:
     # ANN's next session, if it sees the item first, links to BOB's Event directly (no second Event).
     bob_event = KnownEvent("00U000000000001AAA", BOB_ID, copy.ical_uid)
     p = plan(Inputs(ctx(ANN), items=(copy,), search=FOUND, events={bob_event.event_id: bob_event}))
-    assert kinds(p) == ["LinkItem", "SetCategories", "ResolveIssues"]
+    assert kinds(p) == ["LinkItem", "SetCategories", "ResolveIssues", "Seen"]
     assert p.of(LinkItem)[0].event_id == bob_event.event_id
 
 
@@ -173,7 +182,9 @@ def test_D2_adopts_unlinked_event_with_same_owner_subject_start() -> None:
 
 def _linked(it: Any, ev_id: str = "00U000000000001AAA") -> tuple[TrackedItem, KnownEvent]:
     synced = synced_values(event_from_item(it, owner_id=ANN_ID, org=ORG))
-    t = TrackedItem(it.mailbox, it.id, it.ical_uid, ev_id, ShareMode.AUTO)
+    t = TrackedItem(
+        it.mailbox, it.id, it.ical_uid, ev_id, ShareMode.AUTO, outlook_hash=content_hash(it)
+    )
     ev = KnownEvent(
         ev_id, ANN_ID, it.ical_uid, synced=synced, who_ids=(C_EU1.id,), what_id=account(9).id
     )

@@ -114,6 +114,16 @@ class Track:
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """Remember what a linked item looked like (its content hash), and keep a snapshot while it has
+    participants without a record, so a record made later still links (P6). State only."""
+
+    item: ItemRef
+    outlook_hash: str
+    snapshot: Item | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RaiseIssue:
     """I1: an item that could not sync or is waiting."""
 
@@ -152,6 +162,7 @@ Action = (
     | SyncRelations
     | SetCategories
     | Track
+    | Seen
     | RaiseIssue
     | ResolveIssues
     | Note

@@ -43,6 +43,7 @@ from crmcal.sync.actions import (
     Plan,
     RaiseIssue,
     ResolveIssues,
+    Seen,
     SetCategories,
     SyncRelations,
     Track,
@@ -127,6 +128,7 @@ class Executor:
         self.sync_relations(plan.of(SyncRelations))
         self.set_categories(plan.of(SetCategories))
         self.track(plan.of(Track))
+        self.seen(plan.of(Seen))
         self.issues(plan.of(RaiseIssue), plan.of(ResolveIssues))
         for n in plan.of(Note):
             self.out.log.append(n.text if n.item is None else f"{n.item.item_id}: {n.text}")
@@ -335,9 +337,10 @@ class Executor:
         for (mailbox, item_id), (_reason, status, _msg, item) in self.failed_items.items():
             base = item.categories if item is not None else ()
             prev = wanted.get((mailbox, item_id))
-            shared = cat.SALESFORCE in (prev.categories if prev else base) and prev is not None
             ref = prev.item if prev else ItemRef(mailbox, item_id, item.ical_uid if item else "")
-            new = cat.apply(base, shared=shared or cat.wants_share(base), status=status, error=True)
+            # C1: `Salesforce` stays only where the user put it (marked); a failed auto-share is
+            # neither shared nor marked. N4: `Sync Error` and one status naming the reason.
+            new = cat.apply(base, shared=cat.wants_share(base), status=status, error=True)
             wanted[(mailbox, item_id)] = SetCategories(
                 ref, new, status.category, rules=("N4", "C2")
             )
@@ -403,6 +406,23 @@ class Executor:
                 if row.event_id is None:
                     row.snapshot = item_to_json(item)
                     row.status = status.category
+
+    def seen(self, seen: list[Seen]) -> None:
+        if not seen:
+            return
+        with self.store.session() as s:
+            for x in seen:
+                if (x.item.mailbox, x.item.item_id) in self.failed_items:
+                    continue
+                row = s.scalars(
+                    select(LinkRow).where(
+                        LinkRow.mailbox == x.item.mailbox, LinkRow.item_id == x.item.item_id
+                    )
+                ).first()
+                if row is None or row.event_id is None:
+                    continue
+                row.outlook_hash = x.outlook_hash
+                row.snapshot = item_to_json(x.snapshot) if x.snapshot else None
 
     def issues(self, raises: list[RaiseIssue], resolves: list[ResolveIssues]) -> None:
         failed_keys = set(self.failed_items)

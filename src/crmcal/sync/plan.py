@@ -44,6 +44,7 @@ from crmcal.sync.actions import (
     Plan,
     RaiseIssue,
     ResolveIssues,
+    Seen,
     SetCategories,
     SyncRelations,
     Track,
@@ -70,6 +71,34 @@ class TrackedItem:
     who_id: str | None = None
     """M2: a Name chosen with the Save action (kept over Initial Search)."""
     what_id: str | None = None
+    outlook_hash: str | None = None
+    """`content_hash` of the item as last synced."""
+
+
+def content_hash(item: Item) -> str:
+    """What a session must react to in an item, hashed: the U1 fields, participants and responses,
+    sensitivity, cancellation and recurrence; not categories (handled without any lookup) and not
+    the body (U2). An unchanged hash means no lookup and no Salesforce write (vdirsyncer's rule:
+    compare content, not just versions)."""
+    import hashlib
+
+    parts = [
+        item.subject,
+        item.start.isoformat(),
+        item.end.isoformat(),
+        str(item.is_all_day),
+        item.location,
+        item.show_as.value,
+        item.sensitivity.value,
+        str(item.reminder_on),
+        str(item.reminder_minutes),
+        str(item.is_cancelled),
+        item.my_response.value,
+        item.organizer.key if item.organizer else "",
+        "|".join(f"{a.email.key}:{a.response.value}:{a.type.value}" for a in item.attendees),
+        repr(item.recurrence),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +198,23 @@ def natural_key(owner_id: str, ev: CrmEvent) -> NaturalKey:
     return (owner_id, ev.subject, when)
 
 
-def lookups(ctx: Context, items: Iterable[Item]) -> Lookups:
+def unchanged(item: Item, t: TrackedItem | None) -> bool:
+    """A linked item whose content is as last synced (only its categories may differ)."""
+    return (
+        t is not None
+        and t.event_id is not None
+        and t.snapshot is None
+        and t.outlook_hash is not None
+        and t.outlook_hash == content_hash(item)
+    )
+
+
+def lookups(
+    ctx: Context, items: Iterable[Item], tracked: Mapping[str, TrackedItem] | None = None
+) -> Lookups:
     """Phase 1: the addresses (L1, L4), record ids (L4), natural keys (D2) and GUIDs (D1) to look
-    up for the items in play."""
+    up for the items in play; nothing for linked items whose content did not change."""
+    tracked = tracked or {}
     addrs: dict[str, None] = {}
     ids: dict[str, None] = {}
     keys: dict[NaturalKey, None] = {}
@@ -179,7 +222,7 @@ def lookups(ctx: Context, items: Iterable[Item]) -> Lookups:
     internal: dict[str, None] = {}
     us = ctx.user.settings
     for item in items:
-        if not in_window(item, ctx.window):
+        if not in_window(item, ctx.window) or unchanged(item, tracked.get(item.id)):
             continue
         guids.setdefault(item.ical_uid, None)
         p = participants(item, ctx.directory, us)
@@ -256,6 +299,11 @@ class _Planner:
         if new != item.categories:
             self.emit(SetCategories(_ref(item), new, status.category if status else None))
 
+    def seen(self, item: Item, lk: Linking | None) -> None:
+        """Record the content hash; keep a snapshot while participants lack a record (P6)."""
+        waiting = lk is not None and bool(lk.unresolved) and item.is_meeting and not item.is_private
+        self.emit(Seen(_ref(item), content_hash(item), item if waiting else None))
+
     def own_event_for(self, guid: str) -> KnownEvent | None:
         """D1: the Event this user already owns for the GUID."""
         for ev in self.i.events.values():
@@ -292,6 +340,10 @@ class _Planner:
         # W1: outside the window nothing is read or shared (W3's exits are issue #6).
         if not in_window(item, self.ctx.window):
             return
+        if unchanged(item, t):
+            # X6 only: nothing that Salesforce cares about changed.
+            self.set_status(item, shared=True, status=cat.TRACKED)
+            return
         p = participants(item, self.ctx.directory, self.us)
         if t is not None and t.event_id is not None:
             self.linked(item, t, p)
@@ -308,6 +360,7 @@ class _Planner:
         if ev.owner_id != self.ctx.owner_id or t.share_mode is ShareMode.ATTENDEE:
             # P1/P2: an attendee's copy follows the organizer's Event; it never drives updates
             # (the organizer's session does), and P7 forbids writing to a meeting we don't own.
+            self.seen(item, None)
             return
         # U1 (+U2: Description never again while Safe Description is on).
         now_values = synced_values(
@@ -327,8 +380,10 @@ class _Planner:
 
     def relations(self, item: Item, p: Participants, ev: KnownEvent, t: TrackedItem) -> None:
         if item.is_private:
+            self.seen(item, None)
             return  # M6: private Events carry no links
         lk = self.linking(item, p)
+        self.seen(item, lk)
         want_inv = (
             _invitees(item, self.ctx.directory, self.ctx.mailbox)
             if scenario(item, self.ctx.directory) is Scenario.YOU_ORGANIZE
@@ -377,6 +432,7 @@ class _Planner:
                 self.emit(LinkItem(ref, oev.event_id, ShareMode.ATTENDEE, rules=("P1", "P2")))
                 self.set_status(item, shared=True, status=cat.TRACKED)
                 self.emit(ResolveIssues(item.mailbox, item.id))
+                self.seen(item, None)
                 return
             lk = self.linking(item, p)
             skip = autoshare_skip(
@@ -459,6 +515,7 @@ class _Planner:
             self.emit(LinkItem(ref, mine.event_id, mode, rules=("D1",)))
             self.set_status(item, shared=True, status=cat.TRACKED)
             self.emit(ResolveIssues(item.mailbox, item.id))
+            self.seen(item, lk)
             return
         if item.ical_uid in self.created:
             return  # the same GUID twice in one mailbox round: one Event (D1)
@@ -498,6 +555,7 @@ class _Planner:
                 )
                 self.set_status(item, shared=True, status=cat.TRACKED)
                 self.emit(ResolveIssues(item.mailbox, item.id))
+                self.seen(item, lk)
                 return
         invitees = (
             _invitees(item, self.ctx.directory, self.ctx.mailbox)
@@ -519,6 +577,7 @@ class _Planner:
         )
         self.set_status(item, shared=True, status=cat.TRACKED)
         self.emit(ResolveIssues(item.mailbox, item.id))
+        self.seen(item, lk)
         if sc is Scenario.YOU_ORGANIZE:
             # P1: attendees' copies waiting for this share are linked to the new Event.
             for other in self.i.by_guid.get(item.ical_uid, ()):

@@ -77,6 +77,7 @@ def _tracked(row: LinkRow) -> TrackedItem:
         snapshot=snap,
         who_id=row.who_id,
         what_id=row.what_id,
+        outlook_hash=row.outlook_hash,
     )
 
 
@@ -173,7 +174,7 @@ def run_user_session(
             zone=zone,
         )
         items = in_play(changes.items, tracked)
-        lk = lookups(ctx, items)
+        lk = lookups(ctx, items, tracked)
         if lk.internal:
             extra = {u.email.strip().lower(): u.id for u in crm.users(lk.internal) if u.is_active}
             if extra:
