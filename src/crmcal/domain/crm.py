@@ -73,6 +73,10 @@ class EventRelation:
     is_invitee: bool = True
     status: RelationStatus = RelationStatus.NEW
     id: str | None = None
+    is_parent: bool = False
+    """With Shared Activities: the relation is a Who (Contact/Lead) or What of the Event."""
+    is_what: bool = False
+    response: str = ""
 
 
 class ClassicRecurrenceType(StrEnum):
@@ -178,6 +182,8 @@ class CrmChanges:
     deleted_ids: tuple[str, ...] = ()
     cursor: datetime | None = None
     """The new SystemModstamp high-water mark."""
+    rejected: tuple[tuple[str, str], ...] = ()
+    """(record id or "", reason) for rows that could not be read (Y3); the rest still count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +200,61 @@ class ApiUsage:
     @property
     def remaining_percent(self) -> float:
         return 100.0 * self.remaining / self.max if self.max else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CrmOpportunity:
+    """An Opportunity as L6 needs it (WhatId choice)."""
+
+    id: str
+    name: str
+    account_id: str | None
+    owner_id: str | None = None
+    stage: str = ""
+    is_closed: bool = False
+    is_won: bool = False
+    close_date: date | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmFieldDescribe:
+    """One field of an sObject describe."""
+
+    name: str
+    type: str
+    length: int = 0
+    nillable: bool = True
+    createable: bool = False
+    updateable: bool = False
+    defaulted_on_create: bool = False
+    external_id: bool = False
+    custom: bool = False
+    picklist_values: tuple[str, ...] = ()
+    restricted_picklist: bool = False
+    reference_to: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def required(self) -> bool:
+        """Must be given on create: createable, not nillable, not defaulted."""
+        return self.createable and not self.nillable and not self.defaulted_on_create
+
+
+@dataclass(frozen=True, slots=True)
+class CrmObjectDescribe:
+    name: str
+    key_prefix: str | None
+    fields: tuple[CrmFieldDescribe, ...]
+    createable: bool = False
+    updateable: bool = False
+    deletable: bool = False
+    label: str = ""
+
+    def field(self, name: str) -> CrmFieldDescribe | None:
+        low = name.lower()
+        return next((f for f in self.fields if f.name.lower() == low), None)
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.required)

@@ -1,0 +1,759 @@
+"""The production Salesforce connector: sync httpx, thread-safe, bulk-first (api-facts B3–B7).
+
+Reads are SOQL with every literal escaped (SPEC L7) and IN lists split at the URL/SOQL length
+limits; writes are sObject Collections of 200. The usage gauge comes from ``Sforce-Limit-Info``
+on every response (O2). Errors map onto :mod:`crmcal.connectors.salesforce.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from crmcal.connectors.results import WriteResult
+from crmcal.connectors.retry import RetryPolicy
+from crmcal.connectors.salesforce import soql
+from crmcal.connectors.salesforce.auth import AccessToken, AuthMode, OAuthConfig, fetch_token
+from crmcal.connectors.salesforce.errors import (
+    SalesforceAuthError,
+    SalesforceBadResponse,
+    SalesforceError,
+    SalesforceItemError,
+    SalesforceTransientError,
+    error_from,
+)
+from crmcal.connectors.salesforce.mapping import (
+    EVENT_FIELDS,
+    JsonObject,
+    JsonValue,
+    MappingError,
+    Scalar,
+    calendar_from_json,
+    describe_from_json,
+    event_from_json,
+    event_to_json,
+    opportunity_from_json,
+    parse_datetime,
+    ref_from_json,
+    relation_from_json,
+    relation_to_json,
+    user_from_json,
+)
+from crmcal.domain.crm import (
+    ApiUsage,
+    CrmChanges,
+    CrmEvent,
+    CrmObjectDescribe,
+    CrmOpportunity,
+    CrmUser,
+    EventRelation,
+    PublicCalendar,
+    RecordRef,
+)
+
+log = logging.getLogger(__name__)
+
+COLLECTION_SIZE = 200
+COMPOSITE_QUERIES = 5
+QUERY_PAGE = 2000
+_USAGE_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+K = TypeVar("K")
+
+
+class SalesforceClient:
+    """One org's REST API. Construct once per org and share between threads."""
+
+    def __init__(
+        self,
+        *,
+        login_url: str,
+        client_id: str,
+        auth: AuthMode,
+        username: str | None = None,
+        private_key: str | bytes | None = None,
+        client_secret: str | None = None,
+        api_version: str = "62.0",
+        retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+        audience: str | None = None,
+        guid_field: str | None = None,
+        extra_event_fields: Sequence[str] = (),
+        change_overlap: timedelta = timedelta(minutes=2),
+        timeout: float = 60.0,
+    ) -> None:
+        if not re.fullmatch(r"\d{2,3}\.\d", api_version):
+            raise ValueError(f"bad api_version {api_version!r}")
+        self._cfg = OAuthConfig(
+            login_url=login_url.rstrip("/"),
+            client_id=client_id,
+            mode=auth,
+            username=username,
+            private_key=private_key,
+            client_secret=client_secret,
+            audience=audience,
+        )
+        self.api_version = api_version
+        self._retry = retry or RetryPolicy()
+        self._owns_http = http is None
+        self._http = http or httpx.Client(timeout=timeout)
+        self._timeout = timeout
+        self.guid_field = soql.identifier(guid_field) if guid_field else None
+        self.extra_event_fields = tuple(soql.identifier(f) for f in extra_event_fields)
+        self.change_overlap = change_overlap
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+        self._usage: ApiUsage | None = None
+        self.calls: Counter[str] = Counter()
+        """HTTP requests made, by endpoint kind (``query``, ``collections:POST``, ...)."""
+        self._describes: dict[str, CrmObjectDescribe] = {}
+
+    # ------------------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> SalesforceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SalesforceClient(login_url={self._cfg.login_url!r}, auth={self._cfg.mode!r})"
+
+    @property
+    def usage(self) -> ApiUsage | None:
+        """From the last ``Sforce-Limit-Info: api-usage=N/M`` header seen."""
+        return self._usage
+
+    @property
+    def instance_url(self) -> str:
+        return self._ensure_token().instance_url
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    # ------------------------------------------------------------------------------ HTTP
+    def _ensure_token(self, stale: AccessToken | None = None) -> AccessToken:
+        with self._lock:
+            if self._token is None or (stale is not None and self._token is stale):
+                self.calls["oauth2/token"] += 1
+                self._token = fetch_token(self._cfg, self._http, timeout=self._timeout)
+            return self._token
+
+    def _path(self, rest: str) -> str:
+        return f"/services/data/v{self.api_version}/{rest}"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: str,
+        params: Mapping[str, str] | None = None,
+        json: JsonValue = None,
+    ) -> httpx.Response:
+        attempt = 0
+        refreshed = False
+        waited = 0.0
+        while True:
+            attempt += 1
+            tok = self._ensure_token()
+            url = path if path.startswith("http") else tok.instance_url + path
+            with self._lock:
+                self.calls[kind] += 1
+            try:
+                resp = self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {tok.access_token}"},
+                )
+            except httpx.TransportError as e:
+                delay = self._retry.delay(attempt)
+                if (
+                    attempt < self._retry.max_attempts
+                    and waited + delay <= self._retry.max_total_wait
+                ):
+                    waited += delay
+                    self._retry.sleep(delay)
+                    continue
+                raise SalesforceTransientError(f"{method} {kind}: {type(e).__name__}") from None
+            self._read_usage(resp)
+            status = resp.status_code
+            if status == 401 and not refreshed:
+                refreshed = True
+                self._ensure_token(stale=tok)
+                attempt -= 1
+                continue
+            if status in _RETRY_STATUSES and status in self._retry.retry_statuses:
+                delay = self._retry.delay(attempt)
+                if self._retry.should_retry(status, attempt) and (
+                    waited + delay <= self._retry.max_total_wait
+                ):
+                    waited += delay
+                    log.info("salesforce %s %s: HTTP %s, retrying", method, kind, status)
+                    self._retry.sleep(delay)
+                    continue
+            if status >= 400 or status == 300:
+                raise self._error(resp)
+            return resp
+
+    def _read_usage(self, resp: httpx.Response) -> None:
+        m = _USAGE_RE.search(resp.headers.get("sforce-limit-info", ""))
+        if m:
+            self._usage = ApiUsage(int(m.group(1)), int(m.group(2)))
+
+    def _error(self, resp: httpx.Response) -> SalesforceError:
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            return error_from(resp.status_code, data[0])
+        if resp.status_code == 300:
+            return error_from(300, {"errorCode": "MULTIPLE_RECORDS", "message": "several matches"})
+        return error_from(resp.status_code, {"message": f"HTTP {resp.status_code}"})
+
+    @staticmethod
+    def _json(resp: httpx.Response) -> JsonValue:
+        try:
+            data: JsonValue = resp.json()
+        except ValueError:
+            raise SalesforceBadResponse("response is not JSON", status=resp.status_code) from None
+        return data
+
+    # ----------------------------------------------------------------------------- query
+    def query(self, soql_text: str, *, include_deleted: bool = False) -> Iterator[JsonObject]:
+        """Rows of a SOQL query, following ``nextRecordsUrl``. Internal building block."""
+        kind = "queryAll" if include_deleted else "query"
+        resp = self._send("GET", self._path(kind), kind=kind, params={"q": soql_text})
+        yield from self._pages(self._json(resp))
+
+    def _pages(self, page: JsonValue) -> Iterator[JsonObject]:
+        while True:
+            if not isinstance(page, dict) or not isinstance(page.get("records"), list):
+                raise SalesforceBadResponse("query response without records")
+            for rec in page["records"]:  # type: ignore[union-attr]
+                if isinstance(rec, dict):
+                    yield rec
+            nxt = page.get("nextRecordsUrl")
+            if page.get("done") is True or not isinstance(nxt, str):
+                return
+            if not nxt.startswith("/services/data/"):
+                raise SalesforceBadResponse("unexpected nextRecordsUrl")
+            page = self._json(self._send("GET", nxt, kind="query_more"))
+
+    def _query_in(
+        self,
+        head: str,
+        values: Sequence[soql.SoqlValue],
+        tail: str = "",
+        *,
+        include_deleted: bool = False,
+    ) -> Iterator[JsonObject]:
+        """Rows of ``head + IN-list + tail`` for all values, split at the length limits."""
+        queries = [
+            head + soql.in_list(chunk) + tail for chunk in soql.chunk_values(values, head, tail)
+        ]
+        for rows in self._run_queries(queries, include_deleted=include_deleted):
+            yield from rows
+
+    def _run_queries(
+        self, queries: Sequence[str], *, include_deleted: bool = False
+    ) -> Iterator[list[JsonObject]]:
+        """Each query's rows, in order: a lone query goes as itself, several go in composite
+        requests of up to 5 (one API call each)."""
+        if len(queries) == 1:
+            yield list(self.query(queries[0], include_deleted=include_deleted))
+            return
+        for i in range(0, len(queries), COMPOSITE_QUERIES):
+            yield from self._composite_queries(
+                queries[i : i + COMPOSITE_QUERIES], include_deleted=include_deleted
+            )
+
+    def _composite_queries(
+        self, queries: Sequence[str], *, include_deleted: bool = False
+    ) -> list[list[JsonObject]]:
+        """Up to 5 queries in one API call (composite), each followed to its last page."""
+        resource = self._path("queryAll" if include_deleted else "query")
+        body: JsonObject = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {
+                    "method": "GET",
+                    "url": httpx.URL(resource, params={"q": q}).raw_path.decode(),
+                    "referenceId": f"q{i}",
+                }
+                for i, q in enumerate(queries)
+            ],
+        }
+        data = self._json(self._send("POST", self._path("composite"), kind="composite", json=body))
+        items = data.get("compositeResponse") if isinstance(data, dict) else None
+        if not isinstance(items, list) or len(items) != len(queries):
+            raise SalesforceBadResponse("composite response has the wrong shape")
+        out: list[list[JsonObject]] = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise SalesforceBadResponse("composite item is not an object")
+            code = item.get("httpStatusCode")
+            sub = item.get("body")
+            if not isinstance(code, int) or code >= 400:
+                err = sub[0] if isinstance(sub, list) and sub and isinstance(sub[0], dict) else {}
+                raise error_from(code if isinstance(code, int) else None, err)
+            out.append(list(self._pages(sub)))
+        return out
+
+    # ---------------------------------------------------------------------------- events
+    def event_fields(self) -> tuple[str, ...]:
+        extra = tuple(
+            f for f in (self.guid_field, *self.extra_event_fields) if f and f not in EVENT_FIELDS
+        )
+        return EVENT_FIELDS + extra
+
+    def _event(self, rec: JsonObject) -> CrmEvent:
+        return event_from_json(
+            rec, guid_field=self.guid_field, extra_fields=self.extra_event_fields
+        )
+
+    def _events(
+        self, rows: Iterable[JsonObject], rejected: list[tuple[str, str]] | None = None
+    ) -> list[CrmEvent]:
+        out: list[CrmEvent] = []
+        for rec in rows:
+            try:
+                out.append(self._event(rec))
+            except MappingError as e:
+                rid = rec.get("Id")
+                if rejected is None:
+                    raise SalesforceBadResponse(f"unreadable Event {rid}: {e}") from None
+                rejected.append((rid if isinstance(rid, str) else "", str(e)))
+        return out
+
+    def events_changed_since(self, cursor: datetime | None, owner_ids: Sequence[str]) -> CrmChanges:
+        """One org-wide read (queryAll, so deletions show) of Events owned by ``owner_ids``
+        whose SystemModstamp is after ``cursor - change_overlap``: one call per 2,000 rows.
+
+        When the owner list is too long for one query, an incremental read drops the owner
+        filter and keeps the owners' rows client-side (still one query); a first read
+        (``cursor=None``) splits the list and sends the parts in composite requests of 5."""
+        owners = sorted({o for o in owner_ids if o})
+        if not owners:
+            return CrmChanges(cursor=cursor)
+        select = f"SELECT {', '.join(self.event_fields())} FROM Event WHERE "  # noqa: S608
+        since = cursor - self.change_overlap if cursor is not None else None
+        stamp = f"SystemModstamp > {soql.literal(since)}" if since is not None else ""
+        tail = " ORDER BY SystemModstamp"
+        head = select + (stamp + " AND " if stamp else "") + "OwnerId IN "
+        events: list[CrmEvent] = []
+        deleted: list[str] = []
+        rejected: list[tuple[str, str]] = []
+        high = cursor
+        rows: Iterable[JsonObject]
+        if stamp and len(list(soql.chunk_values(owners, head, tail))) > 1:
+            # Too many owners for one query: read the org's changes once and keep the owners'.
+            keys = {o[:15] for o in owners}
+            rows = (
+                r
+                for r in self.query(select + stamp + tail, include_deleted=True)
+                if str(r.get("OwnerId") or "")[:15] in keys
+            )
+        else:
+            rows = self._query_in(head, owners, tail, include_deleted=True)
+        for ev in self._events(rows, rejected):
+            if since is not None and ev.system_modstamp is not None and ev.system_modstamp <= since:
+                continue  # the SOQL literal has whole seconds; drop what the cursor already covers
+            if ev.system_modstamp and (high is None or ev.system_modstamp > high):
+                high = ev.system_modstamp
+            if ev.is_deleted:
+                assert ev.id is not None
+                deleted.append(ev.id)
+            else:
+                events.append(ev)
+        return CrmChanges(tuple(events), tuple(deleted), high, tuple(rejected))
+
+    def events_by_ids(self, ids: Sequence[str]) -> list[CrmEvent]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        head = f"SELECT {', '.join(self.event_fields())} FROM Event WHERE Id IN "  # noqa: S608
+        return self._events(self._query_in(head, wanted))
+
+    def events_by_guid(self, guids: Sequence[str], field: str | None = None) -> list[CrmEvent]:
+        """Events whose GUID field (D3; default: the configured ``guid_field``) is one of
+        ``guids``."""
+        fname = soql.identifier(field or self.guid_field or "ClientGuid")
+        wanted = sorted(set(guids))
+        if not wanted:
+            return []
+        fields = self.event_fields()
+        if fname not in fields:
+            fields = (*fields, fname)
+        head = f"SELECT {', '.join(fields)} FROM Event WHERE {fname} IN "  # noqa: S608
+        return self._events(self._query_in(head, wanted))
+
+    def events_matching(
+        self, owner_id: str, subject: str, start: datetime, *, window: timedelta | None = None
+    ) -> list[CrmEvent]:
+        """Events of ``owner_id`` with this subject starting at ``start`` (or within
+        ``window`` of it): D2's natural key, to link an existing Event instead of duplicating."""
+        cond = [f"OwnerId = {soql.literal(owner_id)}", f"Subject = {soql.literal(subject)}"]
+        if window:
+            cond.append(f"StartDateTime >= {soql.literal(start - window)}")
+            cond.append(f"StartDateTime <= {soql.literal(start + window)}")
+        else:
+            cond.append(f"StartDateTime = {soql.literal(start)}")
+        q = f"SELECT {', '.join(self.event_fields())} FROM Event WHERE {' AND '.join(cond)}"  # noqa: S608
+        return self._events(self.query(q))
+
+    # -------------------------------------------------------------------- linking reads
+    def find_people(self, emails: Iterable[str]) -> list[RecordRef]:
+        """Contacts and Leads by e-mail, case-insensitively (L2). The Contact and Lead queries
+        of each chunk of addresses go in composite requests (up to 5 queries per API call), so
+        up to ~1,000 addresses cost one call."""
+        wanted = sorted({e.strip().casefold() for e in emails if e and e.strip()})
+        if not wanted:
+            return []
+        c_head = "SELECT Id, Name, Email, AccountId FROM Contact WHERE Email IN "
+        l_head = "SELECT Id, Name, Email FROM Lead WHERE IsConverted = false AND Email IN "
+        queries: list[tuple[str, str]] = []
+        for chunk in soql.chunk_values(wanted, l_head, ""):
+            lst = soql.in_list(chunk)
+            queries += [("Contact", c_head + lst), ("Lead", l_head + lst)]
+        out: list[RecordRef] = []
+        seen: set[str] = set()
+        for i in range(0, len(queries), COMPOSITE_QUERIES):
+            group = queries[i : i + COMPOSITE_QUERIES]
+            results = self._composite_queries([q for _, q in group])
+            for (sobject, _), rows in zip(group, results, strict=True):
+                for rec in rows:
+                    try:
+                        ref = ref_from_json(rec, sobject)
+                    except MappingError:
+                        continue
+                    if ref.email.casefold() in wanted and ref.id not in seen:
+                        seen.add(ref.id)
+                        out.append(ref)
+        return out
+
+    def accounts_by_domain(self, domains: Iterable[str]) -> dict[str, list[RecordRef]]:
+        """Accounts whose Website's host is the domain (or www.domain) (L3)."""
+        wanted = sorted({_clean_domain(d) for d in domains if d and _clean_domain(d)})
+        result: dict[str, list[RecordRef]] = {d: [] for d in wanted}
+        if not wanted:
+            return result
+        terms = [f"Website LIKE {soql.like_literal(d, prefix='%', suffix='%')}" for d in wanted]
+        head = "SELECT Id, Name, Website FROM Account WHERE ("
+        tail = ")"
+        for chunk in soql.chunk_terms(terms, head, tail, " OR "):
+            for rec in self.query(head + " OR ".join(chunk) + tail):
+                site = rec.get("Website")
+                host = _host_of(site) if isinstance(site, str) else ""
+                if host in result:
+                    try:
+                        result[host].append(ref_from_json(rec, "Account"))
+                    except MappingError:
+                        continue
+        return result
+
+    def find_accounts_by_domains(self, domains: Iterable[str]) -> list[RecordRef]:
+        out: list[RecordRef] = []
+        for refs in self.accounts_by_domain(domains).values():
+            out.extend(refs)
+        return out
+
+    def open_opportunities(
+        self, account_ids: Sequence[str], *, closed_within_days: int = 365
+    ) -> list[CrmOpportunity]:
+        """Opportunities of the Accounts that are open or closed recently (for L6), most
+        recently modified first."""
+        wanted = sorted(set(account_ids))
+        if not wanted:
+            return []
+        head = (
+            "SELECT Id, Name, AccountId, OwnerId, StageName, IsClosed, IsWon, CloseDate, "
+            "LastModifiedDate FROM Opportunity WHERE AccountId IN "
+        )
+        tail = (
+            f" AND (IsClosed = false OR CloseDate = LAST_N_DAYS:{int(closed_within_days)})"
+            " ORDER BY LastModifiedDate DESC"
+        )
+        out = [opportunity_from_json(r) for r in self._query_in(head, wanted, tail)]
+        out.sort(
+            key=lambda o: o.last_modified.timestamp() if o.last_modified else 0.0, reverse=True
+        )
+        return out
+
+    def users(
+        self, emails: Iterable[str] = (), ids: Iterable[str] = (), *, active_only: bool = False
+    ) -> list[CrmUser]:
+        fields = "SELECT Id, Email, Name, Username, IsActive FROM User WHERE "
+        tail = " AND IsActive = true" if active_only else ""
+        out: dict[str, CrmUser] = {}
+        em = sorted({e.strip().casefold() for e in emails if e and e.strip()})
+        for rec in self._query_in(fields + "Email IN ", em, tail) if em else ():
+            u = user_from_json(rec)
+            out[u.id] = u
+        id_list = sorted(set(ids))
+        for rec in self._query_in(fields + "Id IN ", id_list, tail) if id_list else ():
+            u = user_from_json(rec)
+            out[u.id] = u
+        return list(out.values())
+
+    def public_calendars(self) -> list[PublicCalendar]:
+        q = (
+            "SELECT Id, Name, Type, IsActive FROM Calendar "
+            "WHERE Type IN ('Public','Resource') AND IsActive = true ORDER BY Name"
+        )
+        return [calendar_from_json(r) for r in self.query(q)]
+
+    def relations_for(self, event_ids: Sequence[str]) -> list[EventRelation]:
+        """EventRelation rows (invitees, and Who/What relations with Shared Activities)."""
+        wanted = sorted(set(event_ids))
+        if not wanted:
+            return []
+        head = (
+            "SELECT Id, EventId, RelationId, IsInvitee, IsParent, IsWhat, Status, Response "
+            "FROM EventRelation WHERE EventId IN "
+        )
+        return [relation_from_json(r) for r in self._query_in(head, wanted)]
+
+    # ---------------------------------------------------------------------------- writes
+    def _collection(
+        self,
+        method: str,
+        keys: Sequence[K],
+        records: Sequence[JsonObject],
+        *,
+        path: str = "composite/sobjects",
+    ) -> list[WriteResult[K]]:
+        results: list[WriteResult[K]] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = list(records[start : start + COLLECTION_SIZE])
+            ckeys = keys[start : start + COLLECTION_SIZE]
+            body: JsonObject = {"allOrNone": False, "records": list(chunk)}
+            results.extend(
+                self._collection_call(
+                    ckeys,
+                    lambda b=body: self._send(  # type: ignore[misc]
+                        method, self._path(path), kind=f"collections:{method}", json=b
+                    ),
+                )
+            )
+        return results
+
+    def _collection_call(
+        self, keys: Sequence[K], call: Callable[[], httpx.Response]
+    ) -> list[WriteResult[K]]:
+        try:
+            resp = call()
+        except SalesforceItemError as e:
+            # The whole request was refused (e.g. malformed): every item fails with that reason.
+            return [WriteResult(k, False, error=e) for k in keys]
+        data = self._json(resp)
+        if not isinstance(data, list) or len(data) != len(keys):
+            raise SalesforceBadResponse("collection result count doesn't match the request")
+        out: list[WriteResult[K]] = []
+        for key, item in zip(keys, data, strict=True):
+            if not isinstance(item, dict):
+                raise SalesforceBadResponse("collection result is not an object")
+            rid = item.get("id")
+            rid_s = rid if isinstance(rid, str) else None
+            created = item.get("created") is True
+            if item.get("success") is True:
+                out.append(WriteResult(key, True, rid_s, created=created))
+                continue
+            errs = item.get("errors")
+            first = errs[0] if isinstance(errs, list) and errs and isinstance(errs[0], dict) else {}
+            out.append(WriteResult(key, False, rid_s, error=error_from(None, first)))
+        return out
+
+    def create_events(self, events: Sequence[CrmEvent]) -> list[WriteResult[int]]:
+        """Insert in collections of 200; results keyed by position, in order."""
+        recs: list[JsonObject] = [
+            {"attributes": {"type": "Event"}, **event_to_json(e, guid_field=self.guid_field)}
+            for e in events
+        ]
+        return self._collection("POST", list(range(len(events))), recs)
+
+    def update_events(self, events: Sequence[CrmEvent]) -> list[WriteResult[str]]:
+        """Update (results keyed by Event id). Every event needs its id."""
+        recs: list[JsonObject] = []
+        keys: list[str] = []
+        for e in events:
+            if not e.id:
+                raise ValueError("update_events needs ids")
+            fields = event_to_json(e, guid_field=self.guid_field, for_update=True)
+            recs.append({"attributes": {"type": "Event"}, "Id": e.id, **fields})
+            keys.append(e.id)
+        return self._collection("PATCH", keys, recs)
+
+    def upsert_events(
+        self, events: Sequence[CrmEvent], ext_field: str | None = None
+    ) -> list[WriteResult[int]]:
+        """Create-or-update by an External ID field carrying the GUID (D3); ``created`` says
+        which. Results keyed by position."""
+        fname = soql.identifier(ext_field or self.guid_field or "")
+        recs: list[JsonObject] = []
+        for e in events:
+            if not e.guid:
+                raise ValueError("upsert_events needs a guid on every event")
+            fields = event_to_json(e, guid_field=fname, for_update=False)
+            recs.append({"attributes": {"type": "Event"}, **fields})
+        return self._collection(
+            "PATCH", list(range(len(events))), recs, path=f"composite/sobjects/Event/{fname}"
+        )
+
+    def delete_records(self, ids: Sequence[str]) -> list[WriteResult[str]]:
+        """Delete any records by id, 200 per call; results keyed by id, in order."""
+        bad = {i for i in ids if not _ID_RE.fullmatch(i)}
+        valid = [i for i in ids if i not in bad]
+        done: dict[str, WriteResult[str]] = {
+            i: WriteResult(i, False, error=SalesforceItemError("malformed id", code="MALFORMED_ID"))
+            for i in bad
+        }
+        for start in range(0, len(valid), COLLECTION_SIZE):
+            chunk = valid[start : start + COLLECTION_SIZE]
+            params = {"ids": ",".join(chunk), "allOrNone": "false"}
+            for r in self._collection_call(
+                chunk,
+                lambda p=params: self._send(  # type: ignore[misc]
+                    "DELETE",
+                    self._path("composite/sobjects"),
+                    kind="collections:DELETE",
+                    params=p,
+                ),
+            ):
+                done[r.key] = r
+        return [done[i] for i in ids]
+
+    def delete_events(self, ids: Sequence[str]) -> list[WriteResult[str]]:
+        return self.delete_records(ids)
+
+    def create_relations(self, relations: Sequence[EventRelation]) -> list[WriteResult[int]]:
+        recs: list[JsonObject] = [
+            {"attributes": {"type": "EventRelation"}, **relation_to_json(r)} for r in relations
+        ]
+        return self._collection("POST", list(range(len(relations))), recs)
+
+    def delete_relations(self, ids: Sequence[str]) -> list[WriteResult[str]]:
+        return self.delete_records(ids)
+
+    def create_records(
+        self, sobject: str, records: Sequence[Mapping[str, Scalar]]
+    ) -> list[WriteResult[int]]:
+        """Insert Contacts, Leads, Accounts, Opportunities, Attachments (base64 ``Body``)..."""
+        name = soql.identifier(sobject)
+        recs: list[JsonObject] = [{"attributes": {"type": name}, **dict(r)} for r in records]
+        return self._collection("POST", list(range(len(records))), recs)
+
+    def update_records(
+        self, sobject: str, records: Sequence[Mapping[str, Scalar]]
+    ) -> list[WriteResult[str]]:
+        name = soql.identifier(sobject)
+        keys: list[str] = []
+        for r in records:
+            rid = r.get("Id")
+            if not isinstance(rid, str):
+                raise ValueError("update_records needs Id on every record")
+            keys.append(rid)
+        recs: list[JsonObject] = [{"attributes": {"type": name}, **dict(r)} for r in records]
+        return self._collection("PATCH", keys, recs)
+
+    # ------------------------------------------------------------------- describe, limits
+    def describe(self, sobject: str) -> CrmObjectDescribe:
+        name = soql.identifier(sobject)
+        cached = self._describes.get(name)
+        if cached is not None:
+            return cached
+        data = self._json(
+            self._send("GET", self._path(f"sobjects/{name}/describe"), kind="describe")
+        )
+        if not isinstance(data, dict):
+            raise SalesforceBadResponse("describe is not an object")
+        try:
+            d = describe_from_json(data)
+        except MappingError as e:
+            raise SalesforceBadResponse(str(e)) from None
+        self._describes[name] = d
+        return d
+
+    def limits(self) -> ApiUsage:
+        data = self._json(self._send("GET", self._path("limits"), kind="limits"))
+        daily = data.get("DailyApiRequests") if isinstance(data, dict) else None
+        if not isinstance(daily, dict):
+            raise SalesforceBadResponse("limits without DailyApiRequests")
+        mx, rem = daily.get("Max"), daily.get("Remaining")
+        if not isinstance(mx, int) or not isinstance(rem, int):
+            raise SalesforceBadResponse("limits with non-numeric DailyApiRequests")
+        return ApiUsage(mx - rem, mx)
+
+    def updated_ids(
+        self, sobject: str, start: datetime, end: datetime
+    ) -> tuple[list[str], datetime]:
+        """getUpdated: ids changed in [start, end) and ``latestDateCovered``."""
+        data = self._replication(sobject, "updated", start, end)
+        ids = data.get("ids")
+        latest = parse_datetime(data.get("latestDateCovered"))
+        if not isinstance(ids, list) or latest is None:
+            raise SalesforceBadResponse("getUpdated response has the wrong shape")
+        return [str(i) for i in ids], latest
+
+    def deleted_ids(
+        self, sobject: str, start: datetime, end: datetime
+    ) -> tuple[list[tuple[str, datetime]], datetime, datetime]:
+        """getDeleted: (id, deletedDate) pairs, ``earliestDateAvailable``, ``latestDateCovered``."""
+        data = self._replication(sobject, "deleted", start, end)
+        recs = data.get("deletedRecords")
+        earliest = parse_datetime(data.get("earliestDateAvailable"))
+        latest = parse_datetime(data.get("latestDateCovered"))
+        if not isinstance(recs, list) or earliest is None or latest is None:
+            raise SalesforceBadResponse("getDeleted response has the wrong shape")
+        out: list[tuple[str, datetime]] = []
+        for r in recs:
+            if isinstance(r, dict) and isinstance(r.get("id"), str):
+                when = parse_datetime(r.get("deletedDate"))
+                if when is not None:
+                    out.append((str(r["id"]), when))
+        return out, earliest, latest
+
+    def _replication(self, sobject: str, kind: str, start: datetime, end: datetime) -> JsonObject:
+        name = soql.identifier(sobject)
+        params = {"start": start.isoformat(), "end": end.isoformat()}
+        data = self._json(
+            self._send("GET", self._path(f"sobjects/{name}/{kind}/"), kind=kind, params=params)
+        )
+        if not isinstance(data, dict):
+            raise SalesforceBadResponse(f"get{kind} response is not an object")
+        return data
+
+
+def _clean_domain(domain: str) -> str:
+    d = domain.strip().lower().lstrip("@").rstrip(".")
+    return d[4:] if d.startswith("www.") else d
+
+
+def _host_of(website: str) -> str:
+    site = website.strip()
+    if "://" not in site:
+        site = "http://" + site
+    try:
+        host = urlsplit(site).hostname or ""
+    except ValueError:
+        return ""
+    return _clean_domain(host)
+
+
+__all__ = ["COLLECTION_SIZE", "QUERY_PAGE", "SalesforceAuthError", "SalesforceClient"]
