@@ -21,7 +21,7 @@ def test_D2_events_by_natural_keys_one_query_exact_starts(
     )  # in range, not a start we ask for
     hit2 = org.add_event(alice, "Later", T0 + timedelta(days=2), T0 + timedelta(days=2, hours=1))
     org.add_event(other, "Pricing call", T0, T0 + timedelta(hours=1))  # another owner
-    client.event_fields()  # the Event describe is read once and cached
+    client.events_by_ids([hit])  # the token (and any describe) is fetched once, then cached
     before = client.total_calls
     got = client.events_by_natural_keys([alice], [T0, T0 + timedelta(days=2)])
     assert sorted(e.id for e in got) == sorted([hit, hit2])
