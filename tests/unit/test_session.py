@@ -58,11 +58,11 @@ class FakeCalendar:
         )
 
     def set_categories(
-        self, mailbox: str, changes: Sequence[tuple[str, Sequence[str]]]
+        self, mailbox: str, categories: Mapping[str, Sequence[str]]
     ) -> list[WriteResult[str]]:
         self.calls += 1
         out = []
-        for item_id, cats in changes:
+        for item_id, cats in categories.items():
             it = self.items[mailbox][item_id]
             self.items[mailbox][item_id] = replace(it, categories=tuple(cats))
             self.changed.setdefault(mailbox, set()).add(item_id)  # Graph reports our own write too

@@ -357,7 +357,7 @@ class Executor:
                 if statuses or any(cat.SALESFORCE in x.categories for x in xs):
                     self.calendar.ensure_categories(mailbox, master)
                 results = self.calendar.set_categories(
-                    mailbox, [(x.item.item_id, x.categories) for x in xs]
+                    mailbox, {x.item.item_id: x.categories for x in xs}
                 )
             except SystemicError:
                 raise
