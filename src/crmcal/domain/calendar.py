@@ -236,3 +236,60 @@ class ItemError:
     mailbox: str
     item_id: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDraft:
+    """A new item to create in a mailbox (write side of `Item`).
+
+    `start`/`end` are aware datetimes; `time_zone` is the zone the item is created in (Windows or
+    IANA name) and becomes its `originalStartTimeZone`. For all-day items give local midnights.
+    """
+
+    subject: str
+    start: datetime
+    end: datetime
+    time_zone: str = "UTC"
+    is_all_day: bool = False
+    body: str = ""
+    body_is_html: bool = False
+    location: str = ""
+    attendees: tuple[Attendee, ...] = ()
+    sensitivity: Sensitivity = Sensitivity.NORMAL
+    show_as: ShowAs = ShowAs.BUSY
+    categories: tuple[str, ...] = ()
+    reminder_on: bool = False
+    reminder_minutes: int = 0
+    recurrence: Recurrence | None = None
+    salesforce_event_id: str | None = None
+    transaction_id: str | None = None
+    """Idempotency key for the create (Graph `transactionId`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPatch:
+    """Changes to an existing item; `None` means "leave unchanged" (only changed fields are sent).
+
+    `start` and `end` are sent together with `time_zone` when either is set.
+    """
+
+    subject: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str | None = None
+    is_all_day: bool | None = None
+    body: str | None = None
+    body_is_html: bool | None = None
+    location: str | None = None
+    attendees: tuple[Attendee, ...] | None = None
+    sensitivity: Sensitivity | None = None
+    show_as: ShowAs | None = None
+    categories: tuple[str, ...] | None = None
+    reminder_on: bool | None = None
+    reminder_minutes: int | None = None
+    recurrence: Recurrence | None = None
+    salesforce_event_id: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return all(getattr(self, f) is None for f in self.__slots__)

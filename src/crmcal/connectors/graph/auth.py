@@ -1,0 +1,264 @@
+"""App-only tokens for Graph: msal client credentials, or an injected provider (api-facts A14).
+
+msal accepts only https authorities. Production and a TLS-served sandbox use msal; a plain-http
+authority (the loopback sandbox without TLS) gets the same documented client-credentials POST from
+`HttpClientCredentials` (see docs/decisions/graph-token-over-http.md). Tokens and secrets are never
+logged or put in exception messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import httpx
+import msal
+import requests
+
+from crmcal.connectors.graph.errors import GraphServiceError, GraphTokenError
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+_MICROSOFT_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.microsoft.com",
+        "login.windows.net",
+        "login.partner.microsoftonline.cn",
+    }
+)
+
+
+class PinnedVerifySession(requests.Session):
+    """A requests session whose `verify` (a CA bundle path) wins over `REQUESTS_CA_BUNDLE`.
+
+    requests lets the environment's bundle replace a session's `verify`; an explicitly configured
+    bundle (the sandbox's self-signed certificate, a corporate CA) must not be overridden.
+    """
+
+    def merge_environment_settings(  # type: ignore[override]
+        self,
+        url: str | bytes | None,
+        proxies: dict[str, str] | None,
+        stream: bool | None,
+        verify: bool | str | None,
+        cert: str | tuple[str, str] | None,
+    ) -> dict[str, object]:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings["verify"] = self.verify
+        return dict(settings)
+
+
+class TokenProvider(Protocol):
+    """What the client needs: a current bearer token, and a way to drop it after a 401."""
+
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+class StaticTokenProvider:
+    """A fixed token or a callable (tests, or a token obtained elsewhere)."""
+
+    def __init__(self, source: str | Callable[[], str]) -> None:
+        self._source = source
+
+    def token(self) -> str:
+        return self._source() if callable(self._source) else self._source
+
+    def invalidate(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "StaticTokenProvider(<hidden>)"
+
+
+class MsalTokenProvider:
+    """`msal.ConfidentialClientApplication.acquire_token_for_client`, one long-lived app."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        authority_url: str = "https://login.microsoftonline.com",
+        verify: bool | str = True,
+        scope: str = GRAPH_SCOPE,
+        timeout: float = 30.0,
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._client_id = client_id
+        self._secret = client_secret
+        self._authority = authority_url.rstrip("/") + "/" + tenant_id
+        self._known = (urlsplit(authority_url).hostname or "") in _MICROSOFT_HOSTS
+        self._verify = verify
+        self._scope = scope
+        self._timeout = timeout
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
+
+    def _application(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            session: requests.Session = (
+                PinnedVerifySession() if isinstance(self._verify, str) else requests.Session()
+            )
+            session.verify = self._verify
+            self._session = session
+            try:
+                if self._known:
+                    self._app = msal.ConfidentialClientApplication(
+                        self._client_id,
+                        authority=self._authority,
+                        client_credential=self._secret,
+                        token_cache=msal.TokenCache(),
+                        verify=self._verify,
+                        timeout=self._timeout,
+                        http_client=session,
+                    )
+                else:
+                    # A private authority (the sandbox, a proxy): no instance discovery against
+                    # login.microsoftonline.com, and no validation of the host.
+                    self._app = msal.ConfidentialClientApplication(
+                        self._client_id,
+                        authority=self._authority,
+                        client_credential=self._secret,
+                        token_cache=msal.TokenCache(),
+                        validate_authority=False,
+                        instance_discovery=False,
+                        verify=self._verify,
+                        timeout=self._timeout,
+                        http_client=session,
+                    )
+            except ValueError as e:
+                raise GraphTokenError(f"token authority {self._authority} refused: {e}") from e
+            except OSError as e:
+                raise GraphServiceError(f"token authority {self._authority} unreachable") from e
+        return self._app
+
+    def token(self) -> str:
+        with self._lock:
+            app = self._application()
+            try:
+                result = app.acquire_token_for_client(scopes=[self._scope])
+            except OSError as e:
+                raise GraphServiceError("token endpoint unreachable") from e
+        if not isinstance(result, dict) or "access_token" not in result:
+            err = result.get("error", "unknown") if isinstance(result, dict) else "unknown"
+            desc = result.get("error_description", "") if isinstance(result, dict) else ""
+            raise GraphTokenError(f"token request failed: {err}: {desc}", code=str(err))
+        return str(result["access_token"])
+
+    def close(self) -> None:
+        """Close msal's HTTP session (keep-alive connections to the authority)."""
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+
+    def invalidate(self) -> None:
+        """Drop cached access tokens so the next `token()` asks the identity platform again."""
+        with self._lock:
+            if self._app is None:
+                return
+            cache = self._app.token_cache
+            for at in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                cache.remove_at(at)
+
+    def __repr__(self) -> str:
+        return f"MsalTokenProvider(authority={self._authority!r}, client_id={self._client_id!r})"
+
+
+class HttpClientCredentials:
+    """The documented client-credentials POST to `{authority}/{tenant}/oauth2/v2.0/token`.
+
+    Only for authorities msal refuses (plain http on loopback); caches until shortly before expiry.
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        authority_url: str,
+        http: httpx.Client,
+        scope: str = GRAPH_SCOPE,
+    ) -> None:
+        self._url = f"{authority_url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
+        self._client_id = client_id
+        self._secret = client_secret
+        self._scope = scope
+        self._http = http
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token and time.monotonic() < self._expires:
+                return self._token
+            try:
+                r = self._http.post(
+                    self._url,
+                    data={
+                        "client_id": self._client_id,
+                        "client_secret": self._secret,
+                        "scope": self._scope,
+                        "grant_type": "client_credentials",
+                    },
+                )
+            except httpx.HTTPError as e:
+                raise GraphServiceError("token endpoint unreachable") from e
+            try:
+                body = r.json()
+            except ValueError:
+                body = {}
+            if r.status_code != 200 or "access_token" not in body:
+                err = str(body.get("error", f"HTTP {r.status_code}"))
+                raise GraphTokenError(
+                    f"token request failed: {err}: {body.get('error_description', '')}",
+                    status=r.status_code,
+                    code=err,
+                )
+            self._token = str(body["access_token"])
+            self._expires = time.monotonic() + max(int(body.get("expires_in", 3599)) - 300, 30)
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def __repr__(self) -> str:
+        return f"HttpClientCredentials(url={self._url!r}, client_id={self._client_id!r})"
+
+
+def default_token_provider(
+    *,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str,
+    authority_url: str,
+    http: httpx.Client,
+    verify: bool | str = True,
+) -> TokenProvider:
+    """msal for https authorities; the plain documented POST for http ones."""
+    if urlsplit(authority_url).scheme == "https":
+        return MsalTokenProvider(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            authority_url=authority_url,
+            verify=verify,
+        )
+    return HttpClientCredentials(
+        tenant_id=tenant_id,
+        client_id=client_id,
+        client_secret=client_secret,
+        authority_url=authority_url,
+        http=http,
+    )

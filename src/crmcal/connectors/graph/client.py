@@ -1,0 +1,859 @@
+"""`GraphClient`: the production Microsoft Graph connector (sync httpx, thread-safe).
+
+Everything goes to `graph_url` (graph.microsoft.com in production, 127.0.0.1 in the sandbox);
+nothing here knows which one it talks to. Retries follow the injected `RetryPolicy` and honour
+`Retry-After`; at most `max_concurrency_per_mailbox` requests per mailbox are in flight (A10).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from crmcal.connectors.graph.auth import StaticTokenProvider, TokenProvider, default_token_provider
+from crmcal.connectors.graph.batch import (
+    MAX_BATCH,
+    BatchRequest,
+    BatchResponse,
+    chunks,
+    parse_batch_response,
+)
+from crmcal.connectors.graph.errors import (
+    GraphBadResponse,
+    GraphError,
+    GraphItemError,
+    GraphServiceError,
+    SyncStateNotFound,
+    error_from_text,
+)
+from crmcal.connectors.graph.mapping import (
+    SALESFORCE_PROPERTY_EXPAND,
+    SALESFORCE_PROPERTY_ID,
+    MappingError,
+    draft_to_graph,
+    item_from_graph,
+    patch_to_graph,
+    salesforce_property,
+)
+from crmcal.connectors.results import WriteResult
+from crmcal.connectors.retry import RetryPolicy, parse_retry_after
+from crmcal.domain.calendar import (
+    CalendarChanges,
+    Item,
+    ItemDraft,
+    ItemError,
+    ItemPatch,
+    ItemRemoved,
+)
+
+K = TypeVar("K")
+SMALL_ATTACHMENT = 3 * 1024 * 1024
+UPLOAD_CHUNK = 3 * 1024 * 1024 + 320 * 1024  # a multiple of 320 KiB under 4 MB
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A change-notification subscription as Graph confirmed it (A11)."""
+
+    id: str
+    resource: str
+    change_types: tuple[str, ...]
+    notification_url: str
+    expiration: datetime
+    client_state: str | None
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    id: str
+    name: str
+    content_type: str
+    size: int
+    is_inline: bool
+
+
+class CallCounter:
+    """HTTP requests made, per endpoint kind (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._c: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self._c[kind] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._c)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._c.values())
+
+    def __getitem__(self, kind: str) -> int:
+        with self._lock:
+            return self._c[kind]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._c.clear()
+
+
+def _utc_query(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GraphClient:
+    """The calendar side of crmcal over Microsoft Graph v1.0."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        authority_url: str = "https://login.microsoftonline.com",
+        graph_url: str = "https://graph.microsoft.com/v1.0",
+        retry: RetryPolicy | None = None,
+        max_concurrency_per_mailbox: int = 4,
+        page_size: int = 100,
+        http: httpx.Client | None = None,
+        token_provider: TokenProvider | str | None = None,
+        verify: bool | str = True,
+        timeout: float = 30.0,
+    ) -> None:
+        self.graph_url = graph_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.page_size = page_size
+        self.max_concurrency_per_mailbox = max_concurrency_per_mailbox
+        self._own_http = http is None
+        ssl_verify: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
+        self._http = http or httpx.Client(timeout=timeout, verify=ssl_verify)
+        if isinstance(token_provider, str):
+            self._tokens: TokenProvider = StaticTokenProvider(token_provider)
+        elif token_provider is not None:
+            self._tokens = token_provider
+        else:
+            self._tokens = default_token_provider(
+                tenant_id=tenant_id,
+                client_id=client_id,
+                client_secret=client_secret,
+                authority_url=authority_url,
+                http=self._http,
+                verify=verify,
+            )
+        self._sems: dict[str, threading.BoundedSemaphore] = {}
+        self._sems_lock = threading.Lock()
+        self.calls = CallCounter()
+        """HTTP requests made to Graph, per endpoint kind (token requests excluded)."""
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close connections this client opened (its httpx client and msal's session)."""
+        closer = getattr(self._tokens, "close", None)
+        if callable(closer):
+            closer()
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"GraphClient(graph_url={self.graph_url!r})"
+
+    # -- transport --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _slot(self, mailbox: str | None) -> Iterator[None]:
+        if not mailbox:
+            yield
+            return
+        key = mailbox.strip().lower()
+        with self._sems_lock:
+            sem = self._sems.get(key)
+            if sem is None:
+                sem = threading.BoundedSemaphore(self.max_concurrency_per_mailbox)
+                self._sems[key] = sem
+        with sem:
+            yield
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.graph_url + path
+
+    @staticmethod
+    def _user(mailbox: str) -> str:
+        return "/users/" + quote(mailbox.strip(), safe="@")
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        mailbox: str | None,
+        kind: str,
+        json: object = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        authenticate: bool = True,
+    ) -> httpx.Response:
+        """One logical request with retries (429/5xx with Retry-After, one token renewal on 401)."""
+        policy = self.retry
+        attempt = 0
+        waited = 0.0
+        renewed = False
+        while True:
+            attempt += 1
+            h: dict[str, str] = {"Accept": "application/json", **(headers or {})}
+            if authenticate:
+                h["Authorization"] = "Bearer " + self._tokens.token()
+            response: httpx.Response | None = None
+            failure: httpx.HTTPError | None = None
+            with self._slot(mailbox):
+                self.calls.add(kind)
+                try:
+                    response = self._http.request(
+                        method, self._url(url), json=json, headers=h, params=params, content=content
+                    )
+                except httpx.HTTPError as e:
+                    failure = e
+            if response is None:
+                if attempt < policy.max_attempts:
+                    d = policy.delay(attempt)
+                    if waited + d <= policy.max_total_wait:
+                        policy.sleep(d)
+                        waited += d
+                        continue
+                raise GraphServiceError(f"{method} {kind}: {type(failure).__name__}") from failure
+            if response.status_code == 401 and authenticate and not renewed:
+                renewed = True
+                self._tokens.invalidate()
+                continue
+            if policy.should_retry(response.status_code, attempt):
+                d = policy.delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
+                if waited + d <= policy.max_total_wait:
+                    policy.sleep(d)
+                    waited += d
+                    continue
+            return response
+
+    def _call(
+        self, method: str, url: str, *, mailbox: str | None, kind: str, **kw: Any
+    ) -> httpx.Response:
+        r = self._send(method, url, mailbox=mailbox, kind=kind, **kw)
+        if r.is_success:
+            return r
+        raise error_from_text(
+            r.status_code,
+            r.text,
+            retry_after=parse_retry_after(r.headers.get("Retry-After")),
+            context=f"{method} {kind}",
+        )
+
+    @staticmethod
+    def _json(r: httpx.Response) -> dict[str, Any]:
+        try:
+            body = r.json()
+        except ValueError as e:
+            raise GraphBadResponse(f"answer is not JSON (HTTP {r.status_code})") from e
+        if not isinstance(body, dict):
+            raise GraphBadResponse("answer is not a JSON object")
+        return body
+
+    def _pages(
+        self, url: str, *, mailbox: str, kind: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        next_url: str | None = url
+        first = True
+        while next_url:
+            r = self._call(
+                "GET",
+                next_url,
+                mailbox=mailbox,
+                kind=kind,
+                headers=headers,
+                params=params if first else None,
+            )
+            first = False
+            body = self._json(r)
+            value = body.get("value")
+            if not isinstance(value, list):
+                raise GraphBadResponse(f"{kind}: page without a value array")
+            yield from (v for v in value if isinstance(v, dict))
+            link = body.get("@odata.nextLink")
+            next_url = link if isinstance(link, str) and link else None
+
+    # -- batch ------------------------------------------------------------------------------------
+
+    def batch(self, mailbox: str, requests: Sequence[BatchRequest]) -> dict[str, BatchResponse]:
+        """Run requests through `$batch` (20 per call); inner 429/5xx are resent after their own
+        `Retry-After` until the retry policy gives up. Returns the last response for every id."""
+        policy = self.retry
+        results: dict[str, BatchResponse] = {}
+        pending = list(requests)
+        attempt = 0
+        waited = 0.0
+        while pending:
+            attempt += 1
+            for chunk in chunks(pending, MAX_BATCH):
+                r = self._call(
+                    "POST",
+                    "/$batch",
+                    mailbox=mailbox,
+                    kind="$batch",
+                    json={"requests": [q.to_json() for q in chunk]},
+                )
+                results.update(parse_batch_response(self._json(r), chunk))
+            retry = [q for q in pending if policy.should_retry(results[q.id].status, attempt)]
+            if not retry:
+                break
+            waits = [results[q.id].retry_after for q in retry]
+            known = [w for w in waits if w is not None]
+            d = policy.delay(attempt, max(known) if known else None)
+            if waited + d > policy.max_total_wait:
+                break
+            policy.sleep(d)
+            waited += d
+            pending = retry
+        return results
+
+    def _write(
+        self,
+        mailbox: str,
+        keyed: Sequence[tuple[K, BatchRequest | GraphError]],
+        *,
+        created: bool = False,
+    ) -> list[WriteResult[K]]:
+        reqs = [r for _, r in keyed if isinstance(r, BatchRequest)]
+        answers = self.batch(mailbox, reqs) if reqs else {}
+        out: list[WriteResult[K]] = []
+        for key, r in keyed:
+            if isinstance(r, GraphError):
+                out.append(WriteResult(key=key, ok=False, error=r))
+                continue
+            a = answers[r.id]
+            if a.ok:
+                new_id = a.body.get("id") if isinstance(a.body, dict) else None
+                out.append(
+                    WriteResult(
+                        key=key,
+                        ok=True,
+                        id=str(new_id) if new_id else (None if created else str(key)),
+                        created=created,
+                    )
+                )
+            else:
+                out.append(WriteResult(key=key, ok=False, error=a.error(f"{r.method} {r.url}")))
+        return out
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def delta(
+        self,
+        mailbox: str,
+        window_start: datetime,
+        window_end: datetime,
+        cursor: str | None,
+    ) -> CalendarChanges:
+        """One calendarView delta round (A4): follow nextLinks to the deltaLink.
+
+        With a cursor, the window is the one the cursor was made for. On 410 SyncStateNotFound the
+        round starts over from the window and `full_resync` is set. Within a round the last word on
+        an id wins (an item then a tombstone means removed; a tombstone can also mean "left the
+        window" or a change outside it, so the engine treats removals of unknown ids as noise).
+        Malformed items become `errors` (Y3) and the round goes on.
+        """
+        start_url = (
+            f"{self._user(mailbox)}/calendarView/delta?startDateTime={_utc_query(window_start)}"
+            f"&endDateTime={_utc_query(window_end)}"
+        )
+        url = cursor or start_url
+        full_resync = False
+        restarts = 0
+        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        items: dict[str, Item] = {}
+        removed: dict[str, ItemRemoved] = {}
+        errors: dict[str, ItemError] = {}
+        while True:
+            try:
+                r = self._call("GET", url, mailbox=mailbox, kind="delta", headers=headers)
+            except SyncStateNotFound:
+                restarts += 1
+                if restarts > 2:
+                    raise
+                full_resync = full_resync or cursor is not None
+                items.clear()
+                removed.clear()
+                errors.clear()
+                url = start_url
+                continue
+            body = self._json(r)
+            value = body.get("value")
+            if not isinstance(value, list):
+                raise GraphBadResponse("delta page without a value array")
+            for obj in value:
+                self._delta_entry(mailbox, obj, items, removed, errors)
+            next_link = body.get("@odata.nextLink")
+            if isinstance(next_link, str) and next_link:
+                url = next_link
+                continue
+            delta_link = body.get("@odata.deltaLink")
+            if isinstance(delta_link, str) and delta_link:
+                return CalendarChanges(
+                    mailbox=mailbox,
+                    items=tuple(items.values()),
+                    removed=tuple(removed.values()),
+                    cursor=delta_link,
+                    full_resync=full_resync,
+                    errors=tuple(errors.values()),
+                )
+            raise GraphBadResponse("delta page has neither @odata.nextLink nor @odata.deltaLink")
+
+    @staticmethod
+    def _delta_entry(
+        mailbox: str,
+        obj: object,
+        items: dict[str, Item],
+        removed: dict[str, ItemRemoved],
+        errors: dict[str, ItemError],
+    ) -> None:
+        if not isinstance(obj, dict):
+            errors[f"#{len(errors)}"] = ItemError(mailbox, "", "delta entry is not an object")
+            return
+        if "@removed" in obj:
+            rid = obj.get("id")
+            if isinstance(rid, str) and rid:
+                info = obj.get("@removed")
+                reason = info.get("reason") if isinstance(info, dict) else None
+                items.pop(rid, None)
+                errors.pop(rid, None)
+                removed[rid] = ItemRemoved(rid, mailbox, str(reason or "deleted"))
+            return
+        try:
+            item = item_from_graph(mailbox, obj)
+        except MappingError as e:
+            key = e.item_id or f"#{len(errors)}"
+            errors[key] = ItemError(mailbox, e.item_id, e.reason)
+            items.pop(e.item_id, None)
+            return
+        removed.pop(item.id, None)
+        errors.pop(item.id, None)
+        items[item.id] = item
+
+    def calendar_view(self, mailbox: str, start: datetime, end: datetime) -> list[Item]:
+        """All singles, occurrences and exceptions in a window (no delta state)."""
+        url = (
+            f"{self._user(mailbox)}/calendarView?startDateTime={_utc_query(start)}"
+            f"&endDateTime={_utc_query(end)}"
+        )
+        return [
+            item_from_graph(mailbox, o)
+            for o in self._pages(url, mailbox=mailbox, kind="calendarView")
+        ]
+
+    def fetch_items(self, mailbox: str, ids: Sequence[str]) -> tuple[list[Item], list[ItemError]]:
+        """Items by id via `$batch`, with crmcal's Salesforce-id property expanded. Missing items
+        are left out; malformed ones and refused requests are returned as errors."""
+        reqs = [
+            BatchRequest(
+                id=str(i),
+                method="GET",
+                url=f"{self._user(mailbox)}/events/{quote(item_id, safe='')}"
+                f"?$expand={SALESFORCE_PROPERTY_EXPAND}",
+            )
+            for i, item_id in enumerate(ids)
+        ]
+        answers = self.batch(mailbox, reqs) if reqs else {}
+        items: list[Item] = []
+        errors: list[ItemError] = []
+        for i, item_id in enumerate(ids):
+            a = answers[str(i)]
+            if a.status == 404:
+                continue
+            if not a.ok:
+                err = a.error()
+                if not isinstance(err, GraphItemError):
+                    raise err
+                errors.append(ItemError(mailbox, item_id, str(err)))
+                continue
+            try:
+                if not isinstance(a.body, dict):
+                    raise MappingError(item_id, "answer is not an object")
+                items.append(item_from_graph(mailbox, a.body))
+            except MappingError as e:
+                errors.append(ItemError(mailbox, item_id, e.reason))
+        return items, errors
+
+    def get_items(self, mailbox: str, ids: Sequence[str]) -> list[Item]:
+        """Items by id (`$batch`, 20 per call), SF Event id included; missing ones left out."""
+        return self.fetch_items(mailbox, ids)[0]
+
+    def find_by_salesforce_id(self, mailbox: str, sf_id: str) -> list[Item]:
+        """Items whose crmcal property holds this Salesforce Event id (A7 `$filter` … `Any`)."""
+        value = sf_id.replace("'", "''")
+        flt = (
+            f"singleValueExtendedProperties/Any(ep: ep/id eq '{SALESFORCE_PROPERTY_ID}' and "
+            f"ep/value eq '{value}')"
+        )
+        params = {"$filter": flt, "$expand": SALESFORCE_PROPERTY_EXPAND}
+        return [
+            item_from_graph(mailbox, o)
+            for o in self._pages(
+                f"{self._user(mailbox)}/events", mailbox=mailbox, kind="events", params=params
+            )
+        ]
+
+    def instances(self, mailbox: str, master_id: str, start: datetime, end: datetime) -> list[Item]:
+        """Occurrences and exceptions of one series in a window (cancelled ones excluded)."""
+        url = (
+            f"{self._user(mailbox)}/events/{quote(master_id, safe='')}/instances?"
+            f"startDateTime={_utc_query(start)}&endDateTime={_utc_query(end)}"
+        )
+        return [
+            item_from_graph(mailbox, o) for o in self._pages(url, mailbox=mailbox, kind="instances")
+        ]
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def create_items(self, mailbox: str, drafts: Sequence[ItemDraft]) -> list[WriteResult[int]]:
+        """POST events via `$batch`; key = position in `drafts`. Each create carries a
+        `transactionId` so a resend after an ambiguous failure cannot duplicate it."""
+        keyed: list[tuple[int, BatchRequest | GraphError]] = []
+        for i, d in enumerate(drafts):
+            try:
+                body = draft_to_graph(d)
+            except ValueError as e:
+                keyed.append((i, GraphItemError(f"draft {i}: {e}")))
+                continue
+            body.setdefault("transactionId", str(uuid.uuid4()))
+            keyed.append((i, BatchRequest(str(i), "POST", f"{self._user(mailbox)}/events", body)))
+        return self._write(mailbox, keyed, created=True)
+
+    def update_items(
+        self, mailbox: str, changes: Sequence[tuple[str, ItemPatch]]
+    ) -> list[WriteResult[str]]:
+        """PATCH only the changed fields; key = item id. Empty patches cost nothing."""
+        keyed: list[tuple[str, BatchRequest | GraphError]] = []
+        out_empty: list[WriteResult[str]] = []
+        for i, (item_id, patch) in enumerate(changes):
+            try:
+                body = patch_to_graph(patch)
+            except ValueError as e:
+                keyed.append((item_id, GraphItemError(f"{item_id}: {e}")))
+                continue
+            if not body:
+                out_empty.append(WriteResult(key=item_id, ok=True, id=item_id))
+                continue
+            keyed.append(
+                (
+                    item_id,
+                    BatchRequest(
+                        str(i),
+                        "PATCH",
+                        f"{self._user(mailbox)}/events/{quote(item_id, safe='')}",
+                        body,
+                    ),
+                )
+            )
+        return out_empty + self._write(mailbox, keyed)
+
+    def delete_items(self, mailbox: str, ids: Sequence[str]) -> list[WriteResult[str]]:
+        keyed: list[tuple[str, BatchRequest | GraphError]] = [
+            (
+                item_id,
+                BatchRequest(
+                    str(i), "DELETE", f"{self._user(mailbox)}/events/{quote(item_id, safe='')}"
+                ),
+            )
+            for i, item_id in enumerate(ids)
+        ]
+        return self._write(mailbox, keyed)
+
+    def set_categories(
+        self, mailbox: str, categories: Mapping[str, Sequence[str]]
+    ) -> list[WriteResult[str]]:
+        """Replace the `categories` of several items (one PATCH each, batched)."""
+        return self.update_items(
+            mailbox, [(i, ItemPatch(categories=tuple(c))) for i, c in categories.items()]
+        )
+
+    def set_salesforce_event_id(self, mailbox: str, item_id: str, sf_id: str | None) -> None:
+        """Store (or clear, with None) the Salesforce Event id in crmcal's extended property."""
+        self._call(
+            "PATCH",
+            f"{self._user(mailbox)}/events/{quote(item_id, safe='')}",
+            mailbox=mailbox,
+            kind="events",
+            json={"singleValueExtendedProperties": salesforce_property(sf_id)},
+        )
+
+    def set_salesforce_event_ids(
+        self, mailbox: str, ids: Mapping[str, str | None]
+    ) -> list[WriteResult[str]]:
+        """Batched `set_salesforce_event_id`."""
+        return self.update_items(
+            mailbox, [(i, ItemPatch(salesforce_event_id=sf or "")) for i, sf in ids.items()]
+        )
+
+    def ensure_categories(self, mailbox: str, wanted: Mapping[str, str]) -> list[str]:
+        """Create the master categories that are missing (name → preset colour); returns the names
+        created. Existing categories are left as they are (C4)."""
+        r = self._call(
+            "GET",
+            f"{self._user(mailbox)}/outlook/masterCategories",
+            mailbox=mailbox,
+            kind="categories",
+        )
+        value = self._json(r).get("value")
+        have = {
+            str(c.get("displayName", "")).lower()
+            for c in (value if isinstance(value, list) else [])
+            if isinstance(c, dict)
+        }
+        missing = [(n, c) for n, c in wanted.items() if n.lower() not in have]
+        if not missing:
+            return []
+        reqs = [
+            BatchRequest(
+                str(i),
+                "POST",
+                f"{self._user(mailbox)}/outlook/masterCategories",
+                {"displayName": n, "color": c},
+            )
+            for i, (n, c) in enumerate(missing)
+        ]
+        answers = self.batch(mailbox, reqs)
+        created = []
+        for i, (name, _) in enumerate(missing):
+            a = answers[str(i)]
+            if a.ok:
+                created.append(name)
+            elif a.status != 409:
+                raise a.error(f"create category {name!r}")
+        return created
+
+    # -- meeting actions --------------------------------------------------------------------------
+
+    def _action(self, mailbox: str, item_id: str, action: str, body: dict[str, Any]) -> None:
+        self._call(
+            "POST",
+            f"{self._user(mailbox)}/events/{quote(item_id, safe='')}/{action}",
+            mailbox=mailbox,
+            kind=action,
+            json=body,
+        )
+
+    def cancel(self, mailbox: str, item_id: str, comment: str = "") -> None:
+        """Organizer only; attendees get a cancellation (A5)."""
+        self._action(mailbox, item_id, "cancel", {"comment": comment})
+
+    def accept(
+        self, mailbox: str, item_id: str, comment: str = "", send_response: bool = True
+    ) -> None:
+        self._action(
+            mailbox, item_id, "accept", {"comment": comment, "sendResponse": send_response}
+        )
+
+    def tentatively_accept(
+        self, mailbox: str, item_id: str, comment: str = "", send_response: bool = True
+    ) -> None:
+        self._action(
+            mailbox,
+            item_id,
+            "tentativelyAccept",
+            {"comment": comment, "sendResponse": send_response},
+        )
+
+    def decline(
+        self, mailbox: str, item_id: str, comment: str = "", send_response: bool = True
+    ) -> None:
+        self._action(
+            mailbox, item_id, "decline", {"comment": comment, "sendResponse": send_response}
+        )
+
+    # -- subscriptions ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _subscription(body: dict[str, Any]) -> Subscription:
+        try:
+            exp = datetime.fromisoformat(str(body["expirationDateTime"]).replace("Z", "+00:00"))
+            return Subscription(
+                id=str(body["id"]),
+                resource=str(body.get("resource", "")),
+                change_types=tuple(str(body.get("changeType", "")).split(",")),
+                notification_url=str(body.get("notificationUrl", "")),
+                expiration=exp if exp.tzinfo else exp.replace(tzinfo=UTC),
+                client_state=body.get("clientState"),
+            )
+        except (KeyError, ValueError) as e:
+            raise GraphBadResponse(f"subscription answer is malformed: {e}") from e
+
+    def create_subscription(
+        self,
+        mailbox: str,
+        notification_url: str,
+        expiration: datetime,
+        client_state: str,
+        *,
+        change_types: Sequence[str] = ("created", "updated", "deleted"),
+        lifecycle_url: str | None = None,
+    ) -> Subscription:
+        """Subscribe to a mailbox's events; Graph validates `notification_url` first (A11)."""
+        body: dict[str, Any] = {
+            "changeType": ",".join(change_types),
+            "notificationUrl": notification_url,
+            "resource": f"/users/{mailbox.strip()}/events",
+            "expirationDateTime": _utc_query(expiration),
+            "clientState": client_state,
+        }
+        if lifecycle_url:
+            body["lifecycleNotificationUrl"] = lifecycle_url
+        r = self._call("POST", "/subscriptions", mailbox=None, kind="subscriptions", json=body)
+        return self._subscription(self._json(r))
+
+    def renew_subscription(self, subscription_id: str, expiration: datetime) -> Subscription:
+        r = self._call(
+            "PATCH",
+            f"/subscriptions/{quote(subscription_id, safe='')}",
+            mailbox=None,
+            kind="subscriptions",
+            json={"expirationDateTime": _utc_query(expiration)},
+        )
+        return self._subscription(self._json(r))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self._call(
+            "DELETE",
+            f"/subscriptions/{quote(subscription_id, safe='')}",
+            mailbox=None,
+            kind="subscriptions",
+        )
+
+    # -- attachments ------------------------------------------------------------------------------
+
+    def _attachments_url(self, mailbox: str, item_id: str) -> str:
+        return f"{self._user(mailbox)}/events/{quote(item_id, safe='')}/attachments"
+
+    def list_attachments(self, mailbox: str, item_id: str) -> list[AttachmentInfo]:
+        out = []
+        for a in self._pages(
+            self._attachments_url(mailbox, item_id), mailbox=mailbox, kind="attachments"
+        ):
+            if a.get("@odata.type") not in (None, "#microsoft.graph.fileAttachment"):
+                continue
+            out.append(
+                AttachmentInfo(
+                    id=str(a.get("id", "")),
+                    name=str(a.get("name", "")),
+                    content_type=str(a.get("contentType") or "application/octet-stream"),
+                    size=int(a.get("size") or 0),
+                    is_inline=bool(a.get("isInline")),
+                )
+            )
+        return out
+
+    def get_attachment_bytes(self, mailbox: str, item_id: str, attachment_id: str) -> bytes:
+        r = self._call(
+            "GET",
+            f"{self._attachments_url(mailbox, item_id)}/{quote(attachment_id, safe='')}/$value",
+            mailbox=mailbox,
+            kind="attachments",
+        )
+        return r.content
+
+    def upload_attachment(
+        self,
+        mailbox: str,
+        item_id: str,
+        name: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """Attach a file: one POST under 3 MB, else an upload session in chunks (A6). Returns the
+        attachment id."""
+        url = self._attachments_url(mailbox, item_id)
+        if len(data) < SMALL_ATTACHMENT:
+            r = self._call(
+                "POST",
+                url,
+                mailbox=mailbox,
+                kind="attachments",
+                json={
+                    "@odata.type": "#microsoft.graph.fileAttachment",
+                    "name": name,
+                    "contentType": content_type,
+                    "contentBytes": base64.b64encode(data).decode("ascii"),
+                },
+            )
+            return str(self._json(r).get("id", ""))
+        r = self._call(
+            "POST",
+            url + "/createUploadSession",
+            mailbox=mailbox,
+            kind="attachments",
+            json={
+                "AttachmentItem": {
+                    "attachmentType": "file",
+                    "name": name,
+                    "size": len(data),
+                    "contentType": content_type,
+                }
+            },
+        )
+        upload_url = self._json(r).get("uploadUrl")
+        if not isinstance(upload_url, str):
+            raise GraphBadResponse("createUploadSession answer has no uploadUrl")
+        pos = 0
+        while pos < len(data):
+            chunk = data[pos : pos + UPLOAD_CHUNK]
+            end = pos + len(chunk) - 1
+            resp = self._send(
+                "PUT",
+                upload_url,
+                mailbox=mailbox,
+                kind="upload",
+                content=chunk,
+                headers={
+                    "Content-Range": f"bytes {pos}-{end}/{len(data)}",
+                    "Content-Type": "application/octet-stream",
+                },
+                authenticate=False,
+            )
+            if not resp.is_success:
+                raise error_from_text(resp.status_code, resp.text, context="upload chunk")
+            pos = end + 1
+            if resp.status_code == 201:
+                loc = resp.headers.get("Location", "")
+                m = re.search(r"Attachments\('([^']+)'\)", loc)
+                return m.group(1) if m else ""
+        raise GraphBadResponse("upload session ended without 201 Created")

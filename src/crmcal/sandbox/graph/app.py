@@ -1,0 +1,651 @@
+"""The Graph emulator as an ASGI app: token endpoint, discovery, `/v1.0`, `$batch`, `/_sandbox/`.
+
+`create_app(state)` serves one `GraphState`. Authentication, fault injection, throttling (4
+concurrent requests and a request budget per mailbox, 429 with fractional `Retry-After`) and
+latency happen here; the API semantics live in `api.py` and `state.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crmcal.sandbox.graph import api
+from crmcal.sandbox.graph.api import ApiRequest, ApiResponse, error_body
+from crmcal.sandbox.graph.state import Faults, GraphApiError, GraphState, Instance, Mailbox
+
+MAX_BATCH = 20
+JSON_TYPE = (
+    "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; "
+    "charset=utf-8"
+)
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    h = {"request-id": str(uuid.uuid4()), **(headers or {})}
+    if body is None:
+        return Response(status_code=status, headers=h)
+    return Response(
+        content=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers=h,
+        media_type=JSON_TYPE,
+    )
+
+
+def _to_http(resp: ApiResponse) -> Response:
+    if resp.raw is not None:
+        return Response(content=resp.raw, status_code=resp.status, headers=resp.headers)
+    return _json_response(resp.status, resp.body, resp.headers)
+
+
+def _fmt_retry_after(seconds: float) -> str:
+    return f"{max(seconds, 0.001):.3f}".rstrip("0").rstrip(".")
+
+
+def _throttled(seconds: float, code: str = "TooManyRequests", message: str = "") -> ApiResponse:
+    body = error_body(code, message or "Please retry again later.")
+    body["error"]["innerError"].update({"code": "429", "status": "429"})
+    return ApiResponse(429, body, {"Retry-After": _fmt_retry_after(seconds)})
+
+
+class _Runtime:
+    """Per-app mutable bits that are not API state: background delivery tasks, HTTP client."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.client: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        if self.client is None:
+            self.client = httpx.AsyncClient(timeout=10.0)
+        return self.client
+
+
+def create_app(state: GraphState | None = None) -> FastAPI:
+    """An ASGI app serving `state` (a fresh one when omitted); `app.state.graph` holds it."""
+    st = state or GraphState()
+    app = FastAPI(title="crmcal Graph sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.graph = st
+    rt = _Runtime()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def base_of(request: Request) -> str:
+        return f"{request.url.scheme}://{request.url.netloc}"
+
+    def deliver(url: str, payload: dict[str, Any]) -> None:
+        async def post() -> None:
+            try:
+                r = await rt.http().post(url, json=payload)
+                st.stats[
+                    "_notifications.delivered" if r.status_code < 300 else "_notifications.failed"
+                ] += 1
+            except httpx.HTTPError:
+                st.stats["_notifications.failed"] += 1
+
+        task = asyncio.get_running_loop().create_task(post())
+        rt.tasks.add(task)
+        task.add_done_callback(rt.tasks.discard)
+
+    def flush_outbox() -> None:
+        while st.outbox:
+            url, payload = st.outbox.pop(0)
+            deliver(url, payload)
+
+    def admit(mailbox_ref: str | None) -> tuple[Mailbox | None, ApiResponse | None]:
+        """Throttling per mailbox (A10): injected 429s, request budget, 4 concurrent requests."""
+        if mailbox_ref is None:
+            return None, None
+        mb = st.find_mailbox(unquote(mailbox_ref))
+        if mb is None:
+            return None, None
+        f = st.faults
+        if f.throttle_next > 0:
+            f.throttle_next -= 1
+            return mb, _throttled(f.retry_after)
+        now = time.monotonic()
+        if now - mb.rate_window_start >= f.rate_window_s:
+            mb.rate_window_start, mb.rate_count = now, 0
+        if mb.rate_count >= f.rate_limit:
+            wait = mb.rate_window_start + f.rate_window_s - now
+            return mb, _throttled(wait)
+        if mb.in_flight >= f.max_concurrency:
+            return mb, _throttled(
+                f.retry_after,
+                "ApplicationThrottled",
+                "Application is over its MailboxConcurrency limit.",
+            )
+        mb.rate_count += 1
+        return mb, None
+
+    def injected_failure() -> ApiResponse | None:
+        f = st.faults
+        fail = False
+        if f.fail_next > 0:
+            f.fail_next -= 1
+            fail = True
+        elif f.error_rate > 0 and random.random() < f.error_rate:
+            fail = True
+        if not fail:
+            return None
+        status = f.fail_status
+        codes = {
+            500: "generalException",
+            502: "BadGateway",
+            503: "serviceNotAvailable",
+            504: "GatewayTimeout",
+        }
+        headers = {"Retry-After": _fmt_retry_after(f.retry_after)} if status == 503 else {}
+        return ApiResponse(
+            status,
+            error_body(codes.get(status, "generalException"), "The service is unavailable."),
+            headers,
+        )
+
+    def auth(request: Request) -> str:
+        h = request.headers.get("authorization", "")
+        token = h[7:].strip() if h.lower().startswith("bearer ") else None
+        return st.check_token(token)
+
+    def api_request(request: Request, path: str, body: Any, app_id: str) -> ApiRequest:
+        return ApiRequest(
+            method=request.method,
+            path=path,
+            query=dict(request.query_params),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            base=base_of(request) + "/v1.0",
+            app_id=app_id,
+        )
+
+    async def read_json(request: Request) -> tuple[Any, ApiResponse | None]:
+        raw = await request.body()
+        if not raw:
+            return None, None
+        try:
+            return json.loads(raw), None
+        except ValueError:
+            return None, ApiResponse(
+                400, error_body("BadRequest", "Unable to read JSON request payload.")
+            )
+
+    async def run_one(req: ApiRequest, *, inner: bool) -> ApiResponse:
+        """Admission, latency and dispatch for one API request (top-level or inside $batch)."""
+        found = api.match(req.method, req.path)
+        name = found[0] if found else "unknown"
+        st.stats[("$batch> " if inner else "") + name] += 1
+        mb, refused = admit(api.mailbox_of(req.path))
+        if refused is not None:
+            return refused
+        if mb is not None:
+            mb.in_flight += 1
+        try:
+            if not inner and st.faults.latency_ms > 0:
+                await asyncio.sleep(st.faults.latency_ms / 1000.0)
+            _, resp = api.dispatch(st, req)
+        finally:
+            if mb is not None:
+                mb.in_flight -= 1
+        flush_outbox()
+        return resp
+
+    # -- identity platform ---------------------------------------------------------------------
+
+    def discovery(request: Request, tenant: str, v2: bool) -> Response:
+        if tenant not in (st.tenant_id, "organizations", "common"):
+            return _json_response(
+                400,
+                {
+                    "error": "invalid_tenant",
+                    "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
+                },
+            )
+        base = f"{base_of(request)}/{tenant}"
+        return _json_response(
+            200,
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": f"{base}/v2.0" if v2 else base,
+                "request_uri_parameter_supported": False,
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+            },
+        )
+
+    @app.get("/{tenant}/v2.0/.well-known/openid-configuration")
+    async def discovery_v2(request: Request, tenant: str) -> Response:
+        return discovery(request, tenant, True)
+
+    @app.get("/{tenant}/.well-known/openid-configuration")
+    async def discovery_oidc(request: Request, tenant: str) -> Response:
+        return discovery(request, tenant, False)
+
+    def aad_error(status: int, error: str, code: int, text: str) -> Response:
+        return _json_response(
+            status,
+            {
+                "error": error,
+                "error_description": f"AADSTS{code}: {text}",
+                "error_codes": [code],
+                "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+                "trace_id": str(uuid.uuid4()),
+                "correlation_id": str(uuid.uuid4()),
+            },
+        )
+
+    @app.post("/{tenant}/oauth2/v2.0/token")
+    async def token(request: Request, tenant: str) -> Response:
+        st.stats["POST /{tenant}/oauth2/v2.0/token"] += 1
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        if tenant not in (st.tenant_id,):
+            return aad_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+        if form.get("grant_type") != "client_credentials":
+            return aad_error(
+                400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
+            )
+        app_reg = st.apps.get(form.get("client_id", ""))
+        if app_reg is None:
+            return aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id', '')}' was not found in the "
+                "directory.",
+            )
+        if form.get("client_secret") != app_reg.client_secret:
+            return aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+        scope = form.get("scope", "")
+        if not any(s.endswith("/.default") for s in scope.split()):
+            return aad_error(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {scope} is not valid. Client credential flows must "
+                "have a scope value with /.default suffixed to the resource identifier.",
+            )
+        tok = st.issue_token(app_reg.client_id)
+        return _json_response(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": tok,
+            },
+        )
+
+    # -- Graph ----------------------------------------------------------------------------------
+
+    @app.post("/v1.0/$batch")
+    async def batch(request: Request) -> Response:
+        st.stats["POST /$batch"] += 1
+        try:
+            app_id = auth(request)
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        failure = injected_failure()
+        if failure is not None:
+            return _to_http(failure)
+        body, bad = await read_json(request)
+        if bad is not None:
+            return _to_http(bad)
+        if st.faults.latency_ms > 0:
+            await asyncio.sleep(st.faults.latency_ms / 1000.0)
+        reqs = body.get("requests") if isinstance(body, dict) else None
+        problem = _check_batch(reqs)
+        if problem:
+            return _json_response(400, error_body("BadRequest", problem))
+        assert isinstance(reqs, list)
+        done: dict[str, int] = {}
+        responses: list[dict[str, Any]] = []
+        pending = list(reqs)
+        while pending:
+            progressed = False
+            for r in list(pending):
+                deps = [str(d) for d in r.get("dependsOn") or []]
+                if any(d not in done for d in deps):
+                    continue
+                pending.remove(r)
+                progressed = True
+                rid = str(r["id"])
+                if any(done[d] >= 400 for d in deps):
+                    resp = ApiResponse(424, error_body("FailedDependency", "A dependency failed."))
+                else:
+                    resp = await run_inner(request, r, app_id)
+                done[rid] = resp.status
+                item: dict[str, Any] = {
+                    "id": rid,
+                    "status": resp.status,
+                    "headers": dict(resp.headers),
+                }
+                if resp.body is not None:
+                    item["headers"].setdefault("Content-Type", "application/json")
+                    item["body"] = resp.body
+                responses.append(item)
+            if not progressed:
+                break
+        random.shuffle(responses)
+        return _json_response(200, {"responses": responses})
+
+    async def run_inner(request: Request, r: dict[str, Any], app_id: str) -> ApiResponse:
+        method = str(r.get("method", "GET")).upper()
+        url = str(r.get("url", ""))
+        parts = urlsplit(url if url.startswith("/") else "/" + url)
+        path = unquote(parts.path)
+        if path.startswith("/v1.0/"):
+            path = path[5:]
+        hdrs = {str(k).lower(): str(v) for k, v in (r.get("headers") or {}).items()}
+        if "body" in r and r["body"] is not None and "content-type" not in hdrs:
+            return ApiResponse(
+                400,
+                error_body("BadRequest", "Content-Type header is required when a body is present."),
+            )
+        inner = ApiRequest(
+            method=method,
+            path=path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=hdrs,
+            body=r.get("body"),
+            base=base_of(request) + "/v1.0",
+            app_id=app_id,
+        )
+        return await run_one(inner, inner=True)
+
+    @app.post("/v1.0/subscriptions")
+    async def create_subscription(request: Request) -> Response:
+        st.stats["POST /subscriptions"] += 1
+        try:
+            app_id = auth(request)
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        body, bad = await read_json(request)
+        if bad is not None:
+            return _to_http(bad)
+        req = api_request(request, "/subscriptions", body, app_id)
+        try:
+            sub = api.parse_subscription(st, req)
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        token = (
+            "Validation: Testing client application reachability for subscription Request-Id: "
+            f"{uuid.uuid4()}"
+        )
+        ok = False
+        try:
+            r = await rt.http().post(
+                sub.notification_url,
+                params={"validationToken": token},
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=10.0,
+            )
+            ok = r.status_code == 200 and r.text == token
+        except httpx.HTTPError:
+            ok = False
+        if not ok:
+            return _json_response(
+                400,
+                error_body(
+                    "InvalidRequest",
+                    "Subscription validation request failed. Notification endpoint must respond "
+                    "with 200 OK to validation request.",
+                ),
+            )
+        st.add_subscription(sub)
+        return _json_response(201, api.subscription_json(st, sub))
+
+    @app.api_route("/v1.0/{path:path}", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+    async def graph(request: Request, path: str) -> Response:
+        try:
+            app_id = auth(request)
+        except GraphApiError as e:
+            st.stats["401"] += 1
+            return _json_response(e.status, error_body(e.code, e.message))
+        failure = injected_failure()
+        if failure is not None:
+            found = api.match(request.method, "/" + unquote(path))
+            st.stats[found[0] if found else "unknown"] += 1
+            st.stats["_faults.injected"] += 1
+            return _to_http(failure)
+        body, bad = await read_json(request)
+        if bad is not None:
+            return _to_http(bad)
+        req = api_request(request, "/" + unquote(path), body, app_id)
+        return _to_http(await run_one(req, inner=False))
+
+    @app.put("/_upload/{session_id}")
+    async def upload(request: Request, session_id: str) -> Response:
+        st.stats["PUT uploadUrl"] += 1
+        data = await request.body()
+        resp = api.upload_chunk(st, session_id, request.headers.get("content-range", ""), data)
+        flush_outbox()
+        return _to_http(resp)
+
+    # -- control API ----------------------------------------------------------------------------
+
+    @app.get("/_sandbox/info")
+    async def info(request: Request) -> Response:
+        base = base_of(request)
+        return _json_response(
+            200,
+            {
+                "tenant_id": st.tenant_id,
+                "client_id": st.client_id,
+                "client_secret": st.client_secret,
+                "authority_url": base,
+                "graph_url": base + "/v1.0",
+                "users": [_user_json(m) for m in st.mailboxes.values()],
+            },
+        )
+
+    @app.post("/_sandbox/reset")
+    async def reset() -> Response:
+        st.reset()
+        st.faults = Faults()
+        return _json_response(204, None)
+
+    @app.get("/_sandbox/users")
+    async def users() -> Response:
+        return _json_response(200, {"value": [_user_json(m) for m in st.mailboxes.values()]})
+
+    @app.post("/_sandbox/users")
+    async def add_users(request: Request) -> Response:
+        body, bad = await read_json(request)
+        if bad is not None:
+            return _to_http(bad)
+        items = body.get("users", [body]) if isinstance(body, dict) else body
+        out = []
+        for u in items or []:
+            mb = st.add_user(str(u["address"]), str(u.get("displayName", "")), u.get("id"))
+            out.append(_user_json(mb))
+        return _json_response(201, {"value": out})
+
+    @app.post("/_sandbox/users/{user}/events")
+    async def seed_event(request: Request, user: str) -> Response:
+        body, bad = await read_json(request)
+        if bad is not None or not isinstance(body, dict):
+            return _to_http(
+                bad or ApiResponse(400, error_body("BadRequest", "JSON object expected."))
+            )
+        tz = body.pop("_originalStartTimeZone", None)
+        try:
+            rec = st.seed_event(user, body, original_start_time_zone=tz)
+            mb = st.mailbox(user)
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        flush_outbox()
+        return _json_response(201, st.render(mb, Instance(rec)))
+
+    @app.post("/_sandbox/users/{user}/invitations")
+    async def seed_invitation(request: Request, user: str) -> Response:
+        """An invitation from an external organizer: event JSON plus `organizer` and `iCalUId`."""
+        body, bad = await read_json(request)
+        if bad is not None or not isinstance(body, dict):
+            return _to_http(
+                bad or ApiResponse(400, error_body("BadRequest", "JSON object expected."))
+            )
+        org = body.pop("organizer", None)
+        uid = body.pop("iCalUId", None)
+        email = org.get("emailAddress", org) if isinstance(org, dict) else None
+        if not isinstance(email, dict) or not email.get("address"):
+            return _json_response(
+                400, error_body("BadRequest", "organizer.emailAddress is required.")
+            )
+        try:
+            rec = st.deliver_invitation(
+                user,
+                body,
+                organizer=(str(email["address"]), str(email.get("name", ""))),
+                ical_uid=str(uid) if uid else None,
+            )
+            mb = st.mailbox(user)
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        flush_outbox()
+        return _json_response(201, st.render(mb, Instance(rec)))
+
+    @app.post("/_sandbox/users/{user}/events/{item_id}/corrupt")
+    async def corrupt(request: Request, user: str, item_id: str) -> Response:
+        body, bad = await read_json(request)
+        if bad is not None or not isinstance(body, dict):
+            return _to_http(
+                bad or ApiResponse(400, error_body("BadRequest", "JSON object expected."))
+            )
+        try:
+            st.corrupt_event(user, item_id, body)
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        return _json_response(204, None)
+
+    @app.post("/_sandbox/subscriptions/{subscription_id}/lifecycle")
+    async def lifecycle(request: Request, subscription_id: str) -> Response:
+        body, _ = await read_json(request)
+        event = body.get("lifecycleEvent") if isinstance(body, dict) else None
+        try:
+            st.lifecycle_event(subscription_id, str(event))
+        except GraphApiError as e:
+            return _json_response(e.status, error_body(e.code, e.message))
+        flush_outbox()
+        return _json_response(202, None)
+
+    @app.get("/_sandbox/faults")
+    async def get_faults() -> Response:
+        return _json_response(200, asdict(st.faults))
+
+    @app.put("/_sandbox/faults")
+    async def set_faults(request: Request) -> Response:
+        body, bad = await read_json(request)
+        if bad is not None or not isinstance(body, dict):
+            return _to_http(
+                bad or ApiResponse(400, error_body("BadRequest", "JSON object expected."))
+            )
+        names = {f.name for f in fields(Faults)}
+        unknown = set(body) - names
+        if unknown:
+            return _json_response(
+                400, error_body("BadRequest", f"Unknown fault settings: {sorted(unknown)}")
+            )
+        for k, v in body.items():
+            setattr(st.faults, k, type(getattr(st.faults, k))(v))
+        return _json_response(200, asdict(st.faults))
+
+    @app.post("/_sandbox/tokens/expire")
+    async def expire_tokens() -> Response:
+        return _json_response(200, {"expired": st.expire_tokens()})
+
+    @app.post("/_sandbox/delta/expire")
+    async def expire_delta() -> Response:
+        return _json_response(200, {"expired": st.expire_delta_tokens()})
+
+    @app.get("/_sandbox/stats")
+    async def stats() -> Response:
+        counts = dict(sorted(st.stats.items()))
+        total = sum(v for k, v in counts.items() if not k.startswith("_"))
+        return _json_response(200, {"requests": counts, "total": total})
+
+    @app.delete("/_sandbox/stats")
+    async def reset_stats() -> Response:
+        st.stats.clear()
+        return _json_response(204, None)
+
+    async def fast_graph(scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve `/v1.0/...` without FastAPI's routing and dependency machinery (the emulator
+        must stay cheap for benchmarks with thousands of mailboxes). False: not handled."""
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/v1.0/"):
+            return False
+        request = Request(scope, receive)
+        method = scope["method"]
+        if path == "/v1.0/$batch" and method == "POST":
+            response = await batch(request)
+        elif path == "/v1.0/subscriptions" and method == "POST":
+            response = await create_subscription(request)
+        elif method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            response = await graph(request, path[len("/v1.0/") :])
+        else:
+            return False
+        await response(scope, receive, send)
+        return True
+
+    class FastPath:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if not await fast_graph(scope, receive, send):
+                await self.inner(scope, receive, send)
+
+    app.add_middleware(FastPath)
+    return app
+
+
+def _user_json(mb: Mailbox) -> dict[str, Any]:
+    return {"id": mb.id, "address": mb.address, "displayName": mb.display_name}
+
+
+def _check_batch(reqs: Any) -> str | None:
+    if not isinstance(reqs, list) or not reqs:
+        return "The batch request must contain a non-empty 'requests' array."
+    if len(reqs) > MAX_BATCH:
+        return f"Maximum number of requests allowed in a batch is {MAX_BATCH}."
+    seen: set[str] = set()
+    for r in reqs:
+        if not isinstance(r, dict) or "id" not in r or "url" not in r or "method" not in r:
+            return "Each request needs id, method and url."
+        rid = str(r["id"])
+        if rid in seen:
+            return f"Request id '{rid}' is not unique."
+        seen.add(rid)
+        if str(r["url"]).startswith(("http://", "https://")):
+            return "Batch request urls must be relative."
+    for r in reqs:
+        for d in r.get("dependsOn") or []:
+            if str(d) not in seen:
+                return f"dependsOn refers to an unknown request id '{d}'."
+    return None
