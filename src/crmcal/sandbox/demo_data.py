@@ -7,7 +7,7 @@ print a readable, checkable summary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DOMAIN = "contoso.example"
 
@@ -100,7 +100,10 @@ class DemoItem:
     expect: str = ""
     existing_event: bool = False
     """D2: an Event with the same owner, subject and start already exists (made by another tool)."""
-    extra: dict[str, str] = field(default_factory=dict)
+    events: int = 0
+    """How many Events with this subject a correct sync leaves in Salesforce."""
+    issue: str | None = None
+    """The issue reason a correct sync raises for it, if any."""
 
 
 ITEMS: tuple[DemoItem, ...] = (
@@ -116,6 +119,7 @@ ITEMS: tuple[DemoItem, ...] = (
         rules=("P1", "L5", "L6", "U6", "A1"),
         expect="one Event owned by Ana; Ben and Frank invited; Who = Maria Gomez (and Tom Baker); "
         "What = the open renewal Opportunity; Ben's copy linked with the Salesforce category",
+        events=1,
     ),
     DemoItem(
         "p2",
@@ -128,6 +132,8 @@ ITEMS: tuple[DemoItem, ...] = (
         rules=("P2", "I1"),
         expect="Ben organizes and has not shared (his auto-share is off): Ana's copy waits "
         "('Waiting for the organizer'), nothing is created",
+        events=0,
+        issue="waiting_for_organizer",
     ),
     DemoItem(
         "p3",
@@ -142,6 +148,7 @@ ITEMS: tuple[DemoItem, ...] = (
         rules=("P3", "M1", "U6"),
         expect="external organizer: two Events with the same GUID, owned by Ana (auto-share) and "
         "Chloe (category), Who = Priya Shah; nothing made for sam@adatum.example",
+        events=2,
     ),
     DemoItem(
         "a4",
@@ -153,6 +160,7 @@ ITEMS: tuple[DemoItem, ...] = (
         responses=((ANA, "accepted"),),
         rules=("A4",),
         expect="internal meeting: not auto-shared",
+        events=0,
     ),
     DemoItem(
         "a3",
@@ -164,6 +172,7 @@ ITEMS: tuple[DemoItem, ...] = (
         sensitivity="private",
         rules=("A3",),
         expect="private: never auto-shared",
+        events=0,
     ),
     DemoItem(
         "m6",
@@ -176,6 +185,7 @@ ITEMS: tuple[DemoItem, ...] = (
         categories=((ANA, ("Salesforce",)),),
         rules=("M1", "M6"),
         expect="private but shared by category: Event with IsPrivate = true and no links",
+        events=1,
     ),
     DemoItem(
         "a5",
@@ -186,6 +196,7 @@ ITEMS: tuple[DemoItem, ...] = (
         attendees=(GMAIL,),
         rules=("A5",),
         expect="every external participant blocklisted (free mail): not auto-shared",
+        events=0,
     ),
     DemoItem(
         "m4",
@@ -197,6 +208,8 @@ ITEMS: tuple[DemoItem, ...] = (
         categories=((ANA, ("Salesforce",)),),
         rules=("M4", "C3", "I1"),
         expect="the only external participant has no record: 'Unresolved participants', issue",
+        events=0,
+        issue="unresolved_participants",
     ),
     DemoItem(
         "l3",
@@ -207,6 +220,7 @@ ITEMS: tuple[DemoItem, ...] = (
         attendees=(NORTHWIND_OPS,),
         rules=("L3",),
         expect="no Contact or Lead: linked to the Northwind Traders Account by its Website domain",
+        events=1,
     ),
     DemoItem(
         "l4",
@@ -217,6 +231,7 @@ ITEMS: tuple[DemoItem, ...] = (
         minutes=30,
         rules=("L4", "A1"),
         expect="appointment (Dev auto-shares appointments): Lead Lee Wong found in the subject",
+        events=1,
     ),
     DemoItem(
         "n1",
@@ -229,6 +244,8 @@ ITEMS: tuple[DemoItem, ...] = (
         categories=((ANA, ("Salesforce",)),),
         rules=("N1", "N4"),
         expect="all-day for 3 days: 'Sync Error' and 'Not synced' status, an issue",
+        events=0,
+        issue="not_synced",
     ),
     DemoItem(
         "a1",
@@ -241,6 +258,7 @@ ITEMS: tuple[DemoItem, ...] = (
         responses=((ANA, "declined"),),
         rules=("A1",),
         expect="declined invitation: not shared",
+        events=0,
     ),
     DemoItem(
         "w1",
@@ -251,6 +269,7 @@ ITEMS: tuple[DemoItem, ...] = (
         attendees=(MARIA,),
         rules=("W1",),
         expect="outside the window (-14 to +60 days): not read",
+        events=0,
     ),
     DemoItem(
         "u3",
@@ -261,6 +280,7 @@ ITEMS: tuple[DemoItem, ...] = (
         attendees=(TOM,),
         rules=("U3",),
         expect="subject cut to 255 characters in Salesforce",
+        events=1,
     ),
     DemoItem(
         "n3",
@@ -272,6 +292,7 @@ ITEMS: tuple[DemoItem, ...] = (
         time_zone="Nepal Standard Time",
         rules=("N3",),
         expect="a single item in an unusual zone syncs (stored in UTC)",
+        events=1,
     ),
     DemoItem(
         "d2",
@@ -283,5 +304,6 @@ ITEMS: tuple[DemoItem, ...] = (
         existing_event=True,
         rules=("D2",),
         expect="an Event made earlier by another tool is linked, not duplicated",
+        events=1,
     ),
 )

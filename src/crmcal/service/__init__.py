@@ -1,0 +1,1 @@
+"""Running sessions: connectors built from configuration, one session per user."""

@@ -1,0 +1,94 @@
+"""Build the connectors from configuration and run a session for each user.
+
+The same code serves production and the sandbox: the configuration decides the base URLs and
+credentials, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from crmcal.config import Config
+from crmcal.connectors.graph.client import GraphClient
+from crmcal.connectors.salesforce import SalesforceClient
+from crmcal.domain import UserConfig
+from crmcal.rules.participants import Directory
+from crmcal.state import StateStore
+from crmcal.sync.session import SessionResult, run_user_session
+from crmcal.timezones import zoneinfo_for
+
+
+def build_calendar(cfg: Config) -> GraphClient:
+    g = cfg.graph
+    secret = g.secret()
+    return GraphClient(
+        tenant_id=g.tenant_id,
+        client_id=g.client_id,
+        client_secret=secret.get_secret_value() if secret else "",
+        authority_url=g.authority_url,
+        graph_url=g.graph_url,
+    )
+
+
+def build_crm(cfg: Config) -> SalesforceClient:
+    sf = cfg.salesforce
+    key = sf.key()
+    secret = sf.secret()
+    return SalesforceClient(
+        login_url=sf.login_url,
+        client_id=sf.client_id,
+        auth=sf.auth.value,
+        username=sf.username or None,
+        private_key=key.get_secret_value() if key else None,
+        client_secret=secret.get_secret_value() if secret else None,
+        api_version=sf.api_version,
+        guid_field=cfg.org.guid_field,
+    )
+
+
+def shared_activities(crm: SalesforceClient) -> bool:
+    """L5: with Shared Activities, Events relate to many Contacts (`EventWhoIds` exists)."""
+    return crm.describe("Event").field("EventWhoIds") is not None
+
+
+ProgressFn = Callable[[UserConfig, SessionResult], None]
+
+
+def run_sync(
+    cfg: Config,
+    *,
+    store: StateStore,
+    calendar: GraphClient,
+    crm: SalesforceClient,
+    now: datetime | None = None,
+    users: Sequence[str] | None = None,
+    trigger: str = "manual",
+    progress: ProgressFn | None = None,
+) -> list[SessionResult]:
+    """One session for each enabled, unpaused user (or the ones named), one after the other."""
+    when = now or datetime.now(UTC)
+    directory = Directory.of(cfg.org, list(cfg.users))
+    wanted = {u.strip().lower() for u in users} if users else None
+    sa = shared_activities(crm)
+    results: list[SessionResult] = []
+    for user in cfg.users:
+        if not user.enabled or user.settings.paused:
+            continue
+        if wanted is not None and user.mailbox not in wanted:
+            continue
+        r = run_user_session(
+            user,
+            directory=directory,
+            calendar=calendar,
+            crm=crm,
+            store=store,
+            now=when,
+            zone=zoneinfo_for,
+            trigger=trigger,
+            shared_activities=sa,
+        )
+        results.append(r)
+        if progress is not None:
+            progress(user, r)
+    return results
