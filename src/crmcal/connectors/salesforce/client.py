@@ -32,6 +32,7 @@ from crmcal.connectors.salesforce.errors import (
 )
 from crmcal.connectors.salesforce.mapping import (
     EVENT_FIELDS,
+    GUID_OWNER_SEPARATOR,
     JsonObject,
     JsonValue,
     MappingError,
@@ -40,6 +41,7 @@ from crmcal.connectors.salesforce.mapping import (
     describe_from_json,
     event_from_json,
     event_to_json,
+    guid_of,
     opportunity_from_json,
     parse_datetime,
     ref_from_json,
@@ -404,8 +406,22 @@ class SalesforceClient:
         fields = self.event_fields()
         if fname not in fields:
             fields = (*fields, fname)
-        head = f"SELECT {', '.join(fields)} FROM Event WHERE {fname} IN "  # noqa: S608
-        return self._events(self._query_in(head, wanted))
+        # Stored values are `GUID|owner` (D3 keys written by crmcal) or a bare GUID (other tools).
+        terms = [
+            f"{fname} = {soql.literal(g)} OR "
+            f"{fname} LIKE {soql.like_literal(g + GUID_OWNER_SEPARATOR, suffix='%')}"
+            for g in wanted
+        ]
+        head = f"SELECT {', '.join(fields)} FROM Event WHERE ("  # noqa: S608
+        want = set(wanted)
+        out: list[CrmEvent] = []
+        for chunk in soql.chunk_terms(terms, head, ")", " OR "):
+            rows = list(self.query(head + " OR ".join(chunk) + ")"))
+            for row, ev in zip(rows, self._events(rows), strict=True):
+                raw = row.get(fname)
+                if isinstance(raw, str) and guid_of(raw) in want:
+                    out.append(ev)
+        return out
 
     def events_matching(
         self, owner_id: str, subject: str, start: datetime, *, window: timedelta | None = None

@@ -194,7 +194,7 @@ def event_from_json(
         what_id=_opt_s(rec, "WhatId"),
         is_reminder_set=_b(rec, "IsReminderSet"),
         reminder_at=parse_datetime(rec.get("ReminderDateTime")),
-        guid=_opt_s(rec, guid_field) if guid_field else None,
+        guid=guid_of(_opt_s(rec, guid_field)) if guid_field else None,
         is_child=_b(rec, "IsChild"),
         is_group_event=_b(rec, "IsGroupEvent"),
         classic_recurrence=classic,
@@ -209,6 +209,23 @@ def event_from_json(
         is_deleted=_b(rec, "IsDeleted"),
         extra_fields=tuple(extras),
     )
+
+
+GUID_OWNER_SEPARATOR = "|"
+
+
+def guid_key(guid: str, owner_id: str) -> str:
+    """D3's external id value: the item GUID and the owner, so that P3's sibling Events (same
+    GUID, one per sharer) each have their own key and an upsert is exactly-once per (GUID, owner),
+    which is D1's key too."""
+    return f"{guid}{GUID_OWNER_SEPARATOR}{owner_id[:15]}" if owner_id else guid
+
+
+def guid_of(value: str | None) -> str | None:
+    """The GUID part of a stored key (values written by other tools come back as they are)."""
+    if value is None:
+        return None
+    return value.split(GUID_OWNER_SEPARATOR, 1)[0]
 
 
 def event_to_json(
@@ -242,7 +259,7 @@ def event_to_json(
         elif ev.duration_minutes is not None:
             out["DurationInMinutes"] = ev.duration_minutes
     if guid_field and ev.guid is not None:
-        out[guid_field] = ev.guid
+        out[guid_field] = guid_key(ev.guid, ev.owner_id)
     if not for_update:
         rec = ev.classic_recurrence
         if rec is not None:

@@ -249,7 +249,14 @@ class Api:
         third = segs[2]
         if n == 3 and third == "describe":
             allow("GET")
-            return Result(200, o.describe(frozenset(org.required_fields.get(o.name, set()))))
+            desc = o.describe(frozenset(org.required_fields.get(o.name, set())))
+            if o.name == "Event" and org.shared_activities:
+                # With Shared Activities, Event has the junction list of related Contacts/Leads
+                # (api-facts B1); clients detect the feature by it.
+                fields = desc["fields"]
+                assert isinstance(fields, list)
+                fields.append(_EVENT_WHO_IDS)
+            return Result(200, desc)
         if n == 3 and third == "updated":
             allow("GET")
             ids, latest = org.updated_ids(
@@ -659,6 +666,28 @@ def _response(res: Result, limit_info: str) -> Response:
         return Response(None, res.status, headers)
     data = json.dumps(res.body, separators=(",", ":")).encode()
     return Response(data, res.status, headers, media_type=_JSON)
+
+
+_EVENT_WHO_IDS: dict[str, object] = {
+    "name": "EventWhoIds",
+    "label": "Event Who Ids",
+    "type": "junctionidlist",
+    "length": 0,
+    "nillable": True,
+    "createable": True,
+    "updateable": True,
+    "defaultedOnCreate": False,
+    "filterable": False,
+    "sortable": False,
+    "externalId": False,
+    "idLookup": False,
+    "custom": False,
+    "picklistValues": [],
+    "restrictedPicklist": False,
+    "referenceTo": ["Contact", "Lead"],
+    "relationshipName": None,
+    "polymorphicForeignKey": False,
+}
 
 
 def create_app(org: SalesforceOrg | None = None) -> FastAPI:

@@ -1,0 +1,196 @@
+"""The seed's scenarios, end to end over HTTP against both emulators (issue #5), one test each,
+plus required fields, exactly-once creation, crash recovery, and the demo itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crmcal.sync import execute as execute_mod
+from tests.integration.conftest import World
+
+ANA = "ana@contoso.example"
+BEN = "ben@contoso.example"
+FRANK = "frank@contoso.example"
+MARIA = "maria@fabrikam.example"
+EU1 = "eu1@fabrikam.example"
+EU2 = "eu2@adatum.example"
+TRACKED = "Status: Tracked successfully."
+
+
+def test_P2_scenario_1_attendee_waits_until_the_organizer_shares(world: World) -> None:
+    """Scenario 1: the internal organizer (a crmcal user) has not shared; the attendee accepted
+    with auto-share on. Nothing is shared and the attendee gets "waiting for the organizer";
+    after the organizer shares, one Event owned by the organizer with the attendee as invitee, and
+    the attendee's copy carries the Salesforce category."""
+    world.person(ANA)
+    world.person(BEN, autoshare_meetings=False)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(BEN, "Fabrikam onboarding plan", (ANA, MARIA))
+    ana_copy = world.copy_of(ANA, rec)
+    world.respond(ANA, ana_copy)
+
+    world.sync()
+    assert world.events() == []
+    [issue] = world.store.open_issues(ANA)  # type: ignore[union-attr]
+    assert issue.reason == "waiting_for_organizer"
+    assert "Waiting for the organizer to synchronize the event" in issue.message
+    assert issue.item_id == ana_copy
+    assert world.item(ANA, ana_copy).categories == ("Status: Waiting for the organizer",)
+
+    world.set_categories(BEN, rec.id, ("Salesforce",))  # the organizer shares by category
+    world.sync()
+    [ev] = world.events()
+    assert ev.owner_id == world.sf_ids[BEN]
+    invitees = {r.relation_id for r in world.relations(ev.id) if r.is_invitee}  # type: ignore[arg-type]
+    assert invitees == {world.sf_ids[ANA]}
+    assert world.item(ANA, ana_copy).categories == ("Salesforce", TRACKED)
+    assert world.store.open_issues(ANA) == []  # type: ignore[union-attr]
+    world.sync()
+    assert len(world.events()) == 1
+
+
+def test_P1_scenario_2_you_organize(world: World) -> None:
+    """Scenario 2: one Event owned by the organizer, internal attendees (crmcal or not) as
+    invitees, external attendees' Contacts linked, attendees' copies linked with the category."""
+    world.person(ANA)
+    world.person(BEN)
+    world.person(FRANK, crmcal=False)
+    acct = world.sb.salesforce.add_account("Fabrikam", website="fabrikam.example")
+    maria = world.contact(MARIA, "Gomez", acct)
+    tom = world.contact("tom@fabrikam.example", "Baker", acct)
+    rec = world.meeting(
+        ANA, "Fabrikam pricing review", (BEN, FRANK, MARIA, "tom@fabrikam.example", EU2)
+    )
+    world.respond(BEN, world.copy_of(BEN, rec))
+
+    world.sync()
+    [ev] = world.events()
+    assert ev.owner_id == world.sf_ids[ANA]
+    assert ev.who_id == maria
+    assert ev.what_id == acct
+    rels = world.relations(ev.id)  # type: ignore[arg-type]
+    assert {r.relation_id for r in rels if r.is_invitee} == {world.sf_ids[BEN], world.sf_ids[FRANK]}
+    assert tom in {
+        r.relation_id for r in rels if not r.is_invitee
+    }  # L5: other Contacts related too
+    assert world.item(ANA, rec.id).categories == ("Salesforce", TRACKED)
+    assert world.item(BEN, world.copy_of(BEN, rec)).categories == ("Salesforce", TRACKED)
+    assert (
+        world.sb.salesforce.query(
+            "SELECT Id FROM Contact WHERE Email = 'eu2@adatum.example'"
+        ).records
+        == []
+    )
+
+
+def test_P3_scenario_3_external_organizer_IU1_IU2_EU1_EU2(world: World) -> None:
+    """The seed's example: EU1 (external, has a Contact) organizes; EU2 (external, no record),
+    IU1 (auto-share on) and IU2 (auto-share off, shares by category) attend. Exactly two Events,
+    owners IU1 and IU2, same GUID, both with WhoId = EU1's Contact, no invitees, nothing for EU2,
+    and each Description starts with the From / To/CC lines (U6). With a GUID field the GUID is
+    in Salesforce and creation is an upsert (D3)."""
+    world.sb.salesforce.add_custom_field("Event", "Outlook_GUID__c", external_id=True)
+    world.org = world.org.model_copy(update={"guid_field": "Outlook_GUID__c"})
+    iu1, iu2 = "iu1@contoso.example", "iu2@contoso.example"
+    world.person(iu1)
+    world.person(iu2, autoshare_meetings=False)
+    eu1 = world.contact(EU1, "One")
+    guid = "040000008200E00074C5B7101A82E00800000000EXAMPLE1"
+    attendees = (EU2, iu1, iu2)
+    c1 = world.invitation(iu1, EU1, "EU1 roadmap briefing", attendees, guid)
+    c2 = world.invitation(iu2, EU1, "EU1 roadmap briefing", attendees, guid)
+    world.respond(iu1, c1.id)
+    world.respond(iu2, c2.id)
+    world.set_categories(iu2, c2.id, ("Salesforce",))
+
+    world.sync()
+    events = world.events()
+    assert sorted(e.owner_id for e in events) == sorted([world.sf_ids[iu1], world.sf_ids[iu2]])
+    assert {e.who_id for e in events} == {eu1}
+    assert {e.guid for e in events} == {guid}
+    for e in events:
+        assert [r for r in world.relations(e.id) if r.is_invitee] == []  # type: ignore[arg-type]
+        lines = e.description.splitlines()
+        assert lines[0] == f"From: {EU1}"
+        assert lines[1] == f"To/CC: {EU2}, {iu1}, {iu2}"
+    people = (
+        world.sb.salesforce.query(
+            "SELECT Id FROM Contact WHERE Email = 'eu2@adatum.example'"
+        ).records
+        + world.sb.salesforce.query(
+            "SELECT Id FROM Lead WHERE Email = 'eu2@adatum.example'"
+        ).records
+    )
+    assert people == []
+    world.sync()
+    assert len(world.events()) == 2
+
+
+def test_required_fields_missing_then_fixed_by_event_defaults(world: World) -> None:
+    """Validation failure gives `Status: Required fields are missing: <fields>` plus `Sync Error`,
+    and succeeds once `event_defaults` fills them."""
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    world.sb.salesforce.set_required_fields("Event", ["Type"])
+    rec = world.meeting(ANA, "Fabrikam contract", (MARIA,))
+    world.sync()
+    assert world.events() == []
+    assert world.item(ANA, rec.id).categories == (
+        "Sync Error",
+        "Status: Required fields are missing: Type",
+    )
+    assert [i.reason for i in world.store.open_issues(ANA)] == ["required_fields_missing"]  # type: ignore[union-attr]
+
+    world.org = world.org.model_copy(update={"event_defaults": {"Type": "Meeting"}})
+    world.sync()
+    [ev] = world.events()
+    assert dict(ev.extra_fields).get("Type") in (None, "Meeting")
+    assert world.item(ANA, rec.id).categories == ("Salesforce", TRACKED)
+    assert world.store.open_issues(ANA) == []  # type: ignore[union-attr]
+
+
+def test_O5_crash_between_create_and_state_write_leaves_no_duplicate(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash right after Salesforce created the Event, before crmcal recorded it: the next
+    session finds it (D2's natural key) and links it; exactly one Event."""
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Crash test", (MARIA,))
+
+    class Crash(Exception):
+        pass
+
+    original = execute_mod.Executor._open_intents
+
+    def create_then_crash(
+        self: execute_mod.Executor, creates: list[execute_mod.CreateEvent]
+    ) -> list[int]:
+        original(self, creates)  # the intents are journaled
+        self.crm.create_events([c.event for c in creates])  # the write reaches Salesforce...
+        raise Crash  # ...and the process dies before anything else is recorded
+
+    monkeypatch.setattr(execute_mod.Executor, "_open_intents", create_then_crash)
+    with pytest.raises(Crash):
+        world.sync()
+    assert len(world.events()) == 1
+    monkeypatch.undo()
+    world.sync()
+    [ev] = world.events()
+    assert world.item(ANA, rec.id).categories == ("Salesforce", TRACKED)
+    world.sync()
+    assert [e.id for e in world.events()] == [ev.id]
+
+
+def test_demo_is_correct_and_idempotent(tmp_path: Path) -> None:
+    """`crmcal demo`'s own check: every situation ends as SPEC says; a second session writes
+    nothing."""
+    from crmcal.service.demo import run_demo
+
+    report = run_demo(tmp_path)
+    wrong = [(c.item.key, c.result) for c in report.checks if not c.ok]
+    assert wrong == []
+    assert report.second_writes == 0
+    assert len(report.checks) == 16
