@@ -85,7 +85,7 @@ def test_P1_scenario_2_you_organize(world: World) -> None:
     )
 
 
-def test_P3_scenario_3_external_organizer_IU1_IU2_EU1_EU2(world: World) -> None:
+def test_P3_D3_scenario_3_external_organizer_IU1_IU2_EU1_EU2(world: World) -> None:
     """The seed's example: EU1 (external, has a Contact) organizes; EU2 (external, no record),
     IU1 (auto-share on) and IU2 (auto-share off, shares by category) attend. Exactly two Events,
     owners IU1 and IU2, same GUID, both with WhoId = EU1's Contact, no invitees, nothing for EU2,
@@ -194,3 +194,56 @@ def test_demo_is_correct_and_idempotent(tmp_path: Path) -> None:
     assert wrong == []
     assert report.second_writes == 0
     assert len(report.checks) == 16
+
+
+def test_P7_outlook_writes_are_only_crmcal_categories(world: World) -> None:
+    """P7: a full share touches Outlook only through crmcal's category writes: no attendee is
+    added, removed or re-invited, and the meeting's own fields are unchanged in every mailbox."""
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Pricing", (BEN, MARIA))
+    before = {mb: world.item(mb, i) for mb, i in ((ANA, rec.id), (BEN, world.copy_of(BEN, rec)))}
+    world.sync()
+    for mb, old in before.items():
+        new = world.item(mb, old.id)
+        assert new.categories == ("Salesforce", TRACKED)
+        assert (new.subject, new.start, new.end, new.attendees, new.body) == (
+            old.subject,
+            old.start,
+            old.end,
+            old.attendees,
+            old.body,
+        )
+    writes = {
+        k for k in world.sb.graph.stats if k.split()[-2] in ("POST", "PATCH", "PUT", "DELETE")
+    }
+    allowed = {
+        "POST /{tenant}/oauth2/v2.0/token",
+        "POST /$batch",
+        "$batch> POST /users/{id}/outlook/masterCategories",
+        "$batch> PATCH /users/{id}/events/{id}",  # categories only: the fields above are unchanged
+    }
+    assert "$batch> PATCH /users/{id}/events/{id}" in writes
+    assert writes <= allowed, writes - allowed
+
+
+def test_sync_command_against_the_sandbox(world: World, tmp_path: Path) -> None:
+    """`crmcal sync --config FILE` with a file written for the sandbox: a session per user, a
+    summary table, exit 0."""
+    from typer.testing import CliRunner
+
+    from crmcal.cli import app
+    from crmcal.sandbox.runtime import write_config_toml
+
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    world.meeting(ANA, "From the CLI", (MARIA,))
+    cfg_file = tmp_path / "sandbox.toml"
+    write_config_toml(world.config(), cfg_file)
+    result = CliRunner().invoke(app, ["sync", "--config", str(cfg_file)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert ANA in result.output
+    assert "succeeded" in result.output
+    assert [e.subject for e in world.events()] == ["From the CLI"]
+    assert world.sb.graph_secret not in result.output

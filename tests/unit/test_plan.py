@@ -320,3 +320,57 @@ def test_L2_lookups_collect_all_addresses_of_a_session_once() -> None:
     assert lk.record_ids == ("006000000000042AAA",)
     assert len(lk.natural_keys) == 3
     assert lk.domains({EU1: (C_EU1,)}, ctx(ANN)) == ("fabrikam.example",)
+
+
+def test_M2_save_choice_is_used_when_the_item_is_shared() -> None:
+    """M2: a Save on an unshared item stores the chosen Name/Related To and marks the item; the
+    next session creates the Event with exactly those links (not Initial Search's)."""
+    it = item(mailbox=ANN, attendees=(EU1,))
+    chosen_who, chosen_what = "003000000000777AAA", "006000000000777AAA"
+    t = TrackedItem(
+        ANN,
+        it.id,
+        it.ical_uid,
+        None,
+        ShareMode.SAVE,
+        snapshot=it,
+        who_id=chosen_who,
+        what_id=chosen_what,
+    )
+    [create] = plan(
+        Inputs(ctx(ANN, autoshare_meetings=False), tracked={it.id: t}, search=FOUND)
+    ).of(CreateEvent)
+    assert (create.event.who_id, create.event.what_id) == (chosen_who, chosen_what)
+    assert create.who_relations == (chosen_who,)
+    assert create.share_mode is ShareMode.SAVE
+
+
+def test_P7_attendee_copies_never_drive_writes_to_the_meeting() -> None:
+    """P7: crmcal never writes to a meeting the user does not organize: an attendee's copy, even
+    edited, yields no Event update and no Outlook write other than crmcal's own categories."""
+    copy = item(
+        mailbox=ANN,
+        organizer=BOB,
+        attendees=(ANN, EU1),
+        categories=("Salesforce", "Status: Tracked successfully."),
+    )
+    t = TrackedItem(ANN, copy.id, copy.ical_uid, "00U000000000001AAA", ShareMode.ATTENDEE)
+    ev = KnownEvent("00U000000000001AAA", BOB_ID, copy.ical_uid, synced={"Subject": "old"})
+    moved = replace(copy, subject="changed by the organizer", start=copy.start + timedelta(hours=1))
+    p = plan(
+        Inputs(
+            ctx(ANN), items=(moved,), tracked={copy.id: t}, events={ev.event_id: ev}, search=FOUND
+        )
+    )
+    assert not p.of(UpdateEvent)
+    assert not p.of(SyncRelations)
+    assert all(type(a).__name__ in ("SetCategories", "Seen", "Note") for a in p.actions)
+
+
+def test_W2_only_the_users_own_calendar_is_considered() -> None:
+    """W2: a session plans only for items of its own mailbox, whoever else has a copy."""
+    mine = item(mailbox=ANN, attendees=(EU1,))
+    lk = lookups(ctx(ANN), (mine,))
+    assert lk.guids == (mine.ical_uid,)
+    p = plan(Inputs(ctx(ANN), items=(mine,), search=FOUND))
+    assert {a.item.mailbox for a in p.of(CreateEvent)} == {ANN}
