@@ -261,6 +261,27 @@ class StateStore:
                 r.resolved_at = utcnow()
             return len(rows)
 
+    def resolve_issues_many(self, mailbox: str, item_ids: list[str]) -> int:
+        """Close every open issue of these items of one mailbox (one UPDATE per 500 items)."""
+        from sqlalchemy import update
+
+        n = 0
+        now = utcnow()
+        uniq = sorted(set(item_ids))
+        with self.session() as s:
+            for i in range(0, len(uniq), 500):
+                res = s.execute(
+                    update(IssueRow)
+                    .where(
+                        IssueRow.mailbox == mailbox,
+                        IssueRow.item_id.in_(uniq[i : i + 500]),
+                        IssueRow.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=now)
+                )
+                n += int(getattr(res, "rowcount", 0) or 0)
+        return n
+
     def open_issues(self, mailbox: str | None = None) -> list[IssueRow]:
         with self.session() as s:
             q = select(IssueRow).where(

@@ -148,10 +148,20 @@ class Executor:
             results = self.crm.create_events(events)
         by_key = {r.key: r for r in results}
         made: list[tuple[CreateEvent, str]] = []
-        with self.store.session() as s:
+        with self.store.session() as s, s.no_autoflush:
+            links = self._load_links(s, [c.item for c in creates])
+            intents = {
+                r.id: r for r in s.scalars(select(IntentRow).where(IntentRow.id.in_(intent_ids)))
+            }
+            ids = [r.id for r in results if r.ok and r.id]
+            known = {
+                e.event_id: e
+                for i in range(0, len(ids), 500)
+                for e in s.scalars(select(EventRow).where(EventRow.event_id.in_(ids[i : i + 500])))
+            }
             for pos, (c, iid) in enumerate(zip(creates, intent_ids, strict=True)):
                 r = by_key.get(pos)
-                intent = s.get(IntentRow, iid)
+                intent = intents.get(iid)
                 if r is None or not r.ok or r.id is None:
                     err = r.error if r is not None else None
                     self._fail(c.item, err, c.source)
@@ -163,20 +173,19 @@ class Executor:
                 eid = r.id
                 self.created_ids[c.key] = eid
                 made.append((c, eid))
-                s.merge(
-                    EventRow(
-                        event_id=eid,
-                        owner_id=c.event.owner_id,
-                        guid=c.event.guid,
-                        origin=Origin.OUTLOOK,
-                        created_by_crmcal=True,
-                        synced=dict(c.synced),
-                        who_ids=[c.event.who_id] if c.event.who_id else [],
-                        what_id=c.event.what_id,
-                        invitees=[],
-                    )
-                )
-                self._upsert_link(s, c.item, eid, c.share_mode, c.source)
+                row = known.get(eid)
+                if row is None:
+                    row = EventRow(event_id=eid, owner_id=c.event.owner_id, origin=Origin.OUTLOOK)
+                    s.add(row)
+                    known[eid] = row
+                row.owner_id = c.event.owner_id
+                row.guid = c.event.guid
+                row.created_by_crmcal = True
+                row.synced = dict(c.synced)
+                row.who_ids = [c.event.who_id] if c.event.who_id else []
+                row.what_id = c.event.what_id
+                row.invitees = []
+                self._upsert_link(s, links, c.item, eid, c.share_mode, c.source)
                 if intent is not None:
                     intent.status = IntentStatus.DONE
                     intent.result = {"id": eid, "created": r.created or not guid_field}
@@ -196,8 +205,9 @@ class Executor:
         if rels:
             self._create_relations(rels)
             with self.store.session() as s:
+                rows = self._load_events(s, [eid for _c, eid in made])
                 for c, eid in made:
-                    row = s.get(EventRow, eid)
+                    row = rows.get(eid)
                     if row is not None:
                         row.invitees = [i.user_id for i in c.invitees]
                         row.who_ids = list(c.who_relations) or row.who_ids
@@ -224,7 +234,17 @@ class Executor:
     def link_items(self, links: list[LinkItem]) -> None:
         if not links:
             return
-        with self.store.session() as s:
+        with self.store.session() as s, s.no_autoflush:
+            cache = self._load_links(s, [lk.item for lk in links])
+            events = self._load_events(
+                s,
+                [
+                    self.created_ids.get(lk.event_id[len(PENDING) :], "")
+                    if lk.event_id.startswith(PENDING)
+                    else lk.event_id
+                    for lk in links
+                ],
+            )
             for lk in links:
                 eid = lk.event_id
                 if eid.startswith(PENDING):
@@ -232,19 +252,17 @@ class Executor:
                     if resolved is None:
                         continue  # the create it waited for failed; the item stays waiting
                     eid = resolved
-                if s.get(EventRow, eid) is None:
-                    s.add(
-                        EventRow(
-                            event_id=eid,
-                            owner_id=lk.owner_id or "",
-                            guid=lk.item.guid,
-                            origin=lk.origin,
-                            created_by_crmcal=not lk.adopted,
-                            synced=dict(lk.synced or {}),
-                        )
+                if eid not in events:
+                    events[eid] = EventRow(
+                        event_id=eid,
+                        owner_id=lk.owner_id or "",
+                        guid=lk.item.guid,
+                        origin=lk.origin,
+                        created_by_crmcal=not lk.adopted,
+                        synced=dict(lk.synced or {}),
                     )
-                    s.flush()
-                self._upsert_link(s, lk.item, eid, lk.share_mode, None)
+                    s.add(events[eid])
+                self._upsert_link(s, cache, lk.item, eid, lk.share_mode, None)
                 self.out.linked += 1
                 if lk.adopted:
                     self.out.adopted += 1
@@ -255,13 +273,14 @@ class Executor:
         records = [{"Id": u.event_id, **_scalars(u.fields)} for u in updates]
         results = {r.key: r for r in self.crm.update_records("Event", records)}
         with self.store.session() as s:
+            rows = self._load_events(s, [u.event_id for u in updates])
             for u in updates:
                 r = results.get(u.event_id)
                 if r is None or not r.ok:
                     if u.item is not None:
                         self._fail(u.item, r.error if r else None, u.source)
                     continue
-                row = s.get(EventRow, u.event_id)
+                row = rows.get(u.event_id)
                 if row is not None:
                     row.synced = dict(u.synced)
                 self.out.updated += 1
@@ -311,8 +330,9 @@ class Executor:
                 if not r.ok:
                     self.out.log.append(f"relation {r.key}: not deleted: {r.error}")
         with self.store.session() as s:
+            rows = self._load_events(s, [x.event_id for x in syncs])
             for x in syncs:
-                row = s.get(EventRow, x.event_id)
+                row = rows.get(x.event_id)
                 if row is None:
                     continue
                 kept = [u for u in row.invitees if u not in x.remove_invitees]
@@ -370,21 +390,24 @@ class Executor:
                     self.out.log.append(f"{r.key}: categories not written: {r.error}")
             self.out.categories += len(ok)
             with self.store.session() as s:
+                cache = self._load_links(s, [x.item for x in xs if x.item.item_id in ok])
                 for x in xs:
-                    if x.item.item_id in ok:
-                        row = s.scalars(
-                            select(LinkRow).where(
-                                LinkRow.mailbox == mailbox, LinkRow.item_id == x.item.item_id
-                            )
-                        ).first()
-                        if row is not None:
-                            row.status = x.status
+                    row = cache.get((mailbox, x.item.item_id))
+                    if row is not None and x.item.item_id in ok:
+                        row.status = x.status
 
     # -- 5. tracking and issues ---------------------------------------------------------------
 
     def track(self, tracks: list[Track]) -> None:
         failed = dict(self.failed_items)
-        with self.store.session() as s:
+        if not tracks and not failed:
+            return
+        with self.store.session() as s, s.no_autoflush:
+            cache = self._load_links(
+                s,
+                [t.item for t in tracks if not t.forget]
+                + [ItemRef(mb, iid, "") for (mb, iid) in failed],
+            )
             for t in tracks:
                 if t.forget:
                     s.execute(
@@ -395,14 +418,14 @@ class Executor:
                         )
                     )
                     continue
-                row = self._link_row(s, t.item)
+                row = self._link_row(s, cache, t.item)
                 row.snapshot = item_to_json(t.snapshot) if t.snapshot else None
                 row.status = t.status
                 row.share_mode = t.share_mode
             for (mailbox, item_id), (_r, status, _m, item) in failed.items():
                 if item is None:
                     continue
-                row = self._link_row(s, ItemRef(mailbox, item_id, item.ical_uid))
+                row = self._link_row(s, cache, ItemRef(mailbox, item_id, item.ical_uid))
                 if row.event_id is None:
                     row.snapshot = item_to_json(item)
                     row.status = status.category
@@ -411,14 +434,11 @@ class Executor:
         if not seen:
             return
         with self.store.session() as s:
+            cache = self._load_links(s, [x.item for x in seen])
             for x in seen:
                 if (x.item.mailbox, x.item.item_id) in self.failed_items:
                     continue
-                row = s.scalars(
-                    select(LinkRow).where(
-                        LinkRow.mailbox == x.item.mailbox, LinkRow.item_id == x.item.item_id
-                    )
-                ).first()
+                row = cache.get((x.item.mailbox, x.item.item_id))
                 if row is None or row.event_id is None:
                     continue
                 row.outlook_hash = x.outlook_hash
@@ -426,9 +446,16 @@ class Executor:
 
     def issues(self, raises: list[RaiseIssue], resolves: list[ResolveIssues]) -> None:
         failed_keys = set(self.failed_items)
+        plain: dict[str, list[str]] = defaultdict(list)
         for r in resolves:
-            if (r.mailbox, r.item_id) not in failed_keys:
+            if (r.mailbox, r.item_id) in failed_keys:
+                continue
+            if r.keep is None:
+                plain[r.mailbox].append(r.item_id)
+            else:
                 self.store.resolve_issues(r.mailbox, r.item_id, except_reason=r.keep)
+        for mailbox, ids in plain.items():
+            self.store.resolve_issues_many(mailbox, ids)
         for i in raises:
             self._raise(i.mailbox, i.reason, i.message, i.item, i.event_id, i.actions)
         for (mailbox, item_id), (reason, _status, msg, item) in self.failed_items.items():
@@ -469,10 +496,35 @@ class Executor:
         self.out.failed += 1
         self.out.log.append(f"{ref.item_id}: {msg}")
 
-    def _link_row(self, s: Session, ref: ItemRef) -> LinkRow:
-        row = s.scalars(
-            select(LinkRow).where(LinkRow.mailbox == ref.mailbox, LinkRow.item_id == ref.item_id)
-        ).first()
+    @staticmethod
+    def _load_events(s: Session, ids: list[str]) -> dict[str, EventRow]:
+        uniq = sorted({i for i in ids if i})
+        out: dict[str, EventRow] = {}
+        for i in range(0, len(uniq), 500):
+            for row in s.scalars(select(EventRow).where(EventRow.event_id.in_(uniq[i : i + 500]))):
+                out[row.event_id] = row
+        return out
+
+    @staticmethod
+    def _load_links(s: Session, refs: list[ItemRef]) -> dict[tuple[str, str], LinkRow]:
+        """The link rows of these items: one query per mailbox and 500 items, not one per item."""
+        by_mailbox: dict[str, list[str]] = defaultdict(list)
+        for r in refs:
+            by_mailbox[r.mailbox].append(r.item_id)
+        out: dict[tuple[str, str], LinkRow] = {}
+        for mailbox, ids in by_mailbox.items():
+            uniq = sorted(set(ids))
+            for i in range(0, len(uniq), 500):
+                q = select(LinkRow).where(
+                    LinkRow.mailbox == mailbox, LinkRow.item_id.in_(uniq[i : i + 500])
+                )
+                for row in s.scalars(q):
+                    out[(row.mailbox, row.item_id)] = row
+        return out
+
+    @staticmethod
+    def _link_row(s: Session, cache: dict[tuple[str, str], LinkRow], ref: ItemRef) -> LinkRow:
+        row = cache.get((ref.mailbox, ref.item_id))
         if row is None:
             row = LinkRow(
                 mailbox=ref.mailbox,
@@ -482,13 +534,19 @@ class Executor:
                 share_mode=ShareMode.AUTO,
             )
             s.add(row)
-            s.flush()
+            cache[(ref.mailbox, ref.item_id)] = row
         return row
 
     def _upsert_link(
-        self, s: Session, ref: ItemRef, event_id: str, mode: ShareMode, item: Item | None
+        self,
+        s: Session,
+        cache: dict[tuple[str, str], LinkRow],
+        ref: ItemRef,
+        event_id: str,
+        mode: ShareMode,
+        item: Item | None,
     ) -> None:
-        row = self._link_row(s, ref)
+        row = self._link_row(s, cache, ref)
         row.event_id = event_id
         row.share_mode = mode
         row.snapshot = None
