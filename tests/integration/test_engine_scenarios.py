@@ -247,3 +247,32 @@ def test_sync_command_against_the_sandbox(world: World, tmp_path: Path) -> None:
     assert "succeeded" in result.output
     assert [e.subject for e in world.events()] == ["From the CLI"]
     assert world.sb.graph_secret not in result.output
+
+
+def test_N3_single_item_in_a_custom_zone_syncs_in_utc(world: World) -> None:
+    """N3: a single item is stored in UTC and syncs whatever its zone (here a legacy custom one)."""
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Custom zone call", (MARIA,))
+    world.sb.graph.mailbox(ANA).events[rec.id].start_tz = "tzone://Microsoft/Custom"
+    item = world.item(ANA, rec.id)
+    assert item.start_time_zone == "tzone://Microsoft/Custom"
+    world.sync()
+    [ev] = world.events()
+    assert (ev.start, ev.end) == (item.start, item.end)
+
+
+def test_Y3_malformed_item_is_an_issue_and_the_session_goes_on(world: World) -> None:
+    """Y3: an item Graph returns in a broken shape gives a per-item issue; the others sync."""
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    bad = world.meeting(ANA, "Broken", (MARIA,))
+    world.meeting(ANA, "Fine", (MARIA,), days=2)
+    world.sb.graph.corrupt_event(
+        ANA, bad.id, {"start": {"dateTime": "not a date", "timeZone": "UTC"}}
+    )
+    [r] = world.sync()
+    assert r.status == "partial"
+    assert [e.subject for e in world.events()] == ["Fine"]
+    [issue] = world.store.open_issues(ANA)  # type: ignore[union-attr]
+    assert (issue.reason, issue.item_id) == ("unreadable_item", bad.id)

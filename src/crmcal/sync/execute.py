@@ -212,6 +212,38 @@ class Executor:
                         row.invitees = [i.user_id for i in c.invitees]
                         row.who_ids = list(c.who_relations) or row.who_ids
 
+    def _journal(
+        self, action: str, keys: list[tuple[str, str | None, dict[str, object]]]
+    ) -> dict[str, int]:
+        """Open one intent per external write (key, mailbox, payload) before making it (O5)."""
+        with self.store.session() as s:
+            rows = {
+                key: IntentRow(
+                    session_id=self.session_id,
+                    mailbox=mailbox,
+                    side="salesforce",
+                    action=action,
+                    key=key,
+                    payload=dict(payload),
+                )
+                for key, mailbox, payload in keys
+            }
+            s.add_all(rows.values())
+            s.flush()
+            return {k: r.id for k, r in rows.items()}
+
+    def _close(self, intents: dict[str, int], ok: dict[str, bool]) -> None:
+        """Record each write's outcome in its intent."""
+        with self.store.session() as s:
+            rows = s.scalars(select(IntentRow).where(IntentRow.id.in_(list(intents.values()))))
+            by_id = {r.id: r for r in rows}
+            now = utcnow()
+            for key, iid in intents.items():
+                row = by_id.get(iid)
+                if row is not None:
+                    row.status = IntentStatus.DONE if ok.get(key) else IntentStatus.FAILED
+                    row.closed_at = now
+
     def _open_intents(self, creates: list[CreateEvent]) -> list[int]:
         with self.store.session() as s:
             rows = [
@@ -271,7 +303,15 @@ class Executor:
         if not updates:
             return
         records = [{"Id": u.event_id, **_scalars(u.fields)} for u in updates]
+        intents = self._journal(
+            "update_event",
+            [
+                (u.event_id, u.item.mailbox if u.item else None, {"fields": sorted(u.fields)})
+                for u in updates
+            ],
+        )
         results = {r.key: r for r in self.crm.update_records("Event", records)}
+        self._close(intents, {k: r.ok for k, r in results.items()})
         with self.store.session() as s:
             rows = self._load_events(s, [u.event_id for u in updates])
             for u in updates:
@@ -321,6 +361,14 @@ class Executor:
                         to_create.append(
                             EventRelation(x.event_id, who, is_invitee=False, is_parent=True)
                         )
+        intents = self._journal(
+            "sync_relations",
+            [
+                (x.event_id, None, {"add": [i.user_id for i in x.add_invitees],
+                                    "remove": list(x.remove_invitees)})
+                for x in syncs
+            ],
+        )  # fmt: skip
         if link_updates:
             self.crm.update_records("Event", link_updates)
         if to_create:
@@ -329,6 +377,7 @@ class Executor:
             for r in self.crm.delete_relations(to_delete):
                 if not r.ok:
                     self.out.log.append(f"relation {r.key}: not deleted: {r.error}")
+        self._close(intents, {x.event_id: True for x in syncs})
         with self.store.session() as s:
             rows = self._load_events(s, [x.event_id for x in syncs])
             for x in syncs:
