@@ -75,11 +75,10 @@ def run_demo(
                 cfg, store=store, calendar=calendar, crm=crm, now=now, progress=progress
             )
             second = run_sync(cfg, store=store, calendar=calendar, crm=crm, now=now)
-            checks = _check(
-                demo,
-                crm.events_changed_since(None, list(demo.salesforce_ids.values())).events,
-                store,
-            )
+            events = crm.events_changed_since(None, list(demo.salesforce_ids.values())).events
+            ids = {i for e in events for i in (e.who_id, e.what_id) if i}
+            names = {r.id: r.name for r in crm.records_by_ids(sorted(ids))}
+            checks = _check(demo, events, store, names)
             return DemoReport(
                 first=first,
                 second=second,
@@ -95,7 +94,9 @@ def run_demo(
             store.dispose()
 
 
-def _check(demo: DemoOrg, events: tuple[CrmEvent, ...], store: StateStore) -> list[ItemCheck]:
+def _check(
+    demo: DemoOrg, events: tuple[CrmEvent, ...], store: StateStore, names: dict[str, str]
+) -> list[ItemCheck]:
     owners = {v: k.split("@")[0] for k, v in demo.salesforce_ids.items()}
     issues = store.open_issues()
     out: list[ItemCheck] = []
@@ -112,9 +113,9 @@ def _check(demo: DemoOrg, events: tuple[CrmEvent, ...], store: StateStore) -> li
             for e in mine:
                 bits = [f"owner {owners.get(e.owner_id, e.owner_id)}"]
                 if e.who_id:
-                    bits.append(f"Who {e.who_id}")
+                    bits.append(f"Who {names.get(e.who_id, e.who_id)}")
                 if e.what_id:
-                    bits.append(f"What {e.what_id}")
+                    bits.append(f"What {names.get(e.what_id, e.what_id)}")
                 if e.is_private:
                     bits.append("private")
                 parts.append("Event " + ", ".join(bits))
