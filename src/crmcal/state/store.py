@@ -45,6 +45,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
+    # Durable across a crash of the process (what O5 is about); a power cut may lose the last
+    # commit, which the next session re-reads (the Graph delta link advances after the writes).
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
 
@@ -113,13 +116,18 @@ class StateStore:
 
     def set_cursor(self, kind: str, scope: str, value: str, window: str = "") -> None:
         with self.session() as s:
-            row = s.get(CursorRow, (kind, scope))
-            if row is None:
-                s.add(CursorRow(kind=kind, scope=scope, value=value, window=window))
-            else:
-                row.value = value
-                row.window = window
-                row.updated_at = utcnow()
+            self.set_cursor_in(s, kind, scope, value, window)
+
+    @staticmethod
+    def set_cursor_in(s: Session, kind: str, scope: str, value: str, window: str = "") -> None:
+        """Within an open unit of work; writes nothing when the cursor is unchanged."""
+        row = s.get(CursorRow, (kind, scope))
+        if row is None:
+            s.add(CursorRow(kind=kind, scope=scope, value=value, window=window))
+        elif row.value != value or row.window != window:
+            row.value = value
+            row.window = window
+            row.updated_at = utcnow()
 
     def clear_cursor(self, kind: str, scope: str) -> None:
         with self.session() as s:
@@ -186,13 +194,24 @@ class StateStore:
         error: str | None = None,
     ) -> None:
         with self.session() as s:
-            row = s.get(SessionRow, session_id)
-            if row is None:
-                raise KeyError(session_id)
-            row.status = status
-            row.stats = stats
-            row.error = error
-            row.finished_at = utcnow()
+            self.finish_session_in(s, session_id, status=status, stats=stats, error=error)
+
+    @staticmethod
+    def finish_session_in(
+        s: Session,
+        session_id: int,
+        *,
+        status: SessionStatus,
+        stats: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        row = s.get(SessionRow, session_id)
+        if row is None:
+            raise KeyError(session_id)
+        row.status = status
+        row.stats = stats
+        row.error = error
+        row.finished_at = utcnow()
 
     def recent_sessions(self, mailbox: str | None = None, limit: int = 20) -> list[SessionRow]:
         with self.session() as s:
@@ -308,22 +327,41 @@ class StateStore:
     ) -> UserHealthRow:
         """Count a session's outcome; mark the user unhealthy after `unhealthy_after` failures in a
         row or at once when credentials expired (I3). Returns the updated row."""
-        now = utcnow()
         with self.session() as s:
-            row = s.get(UserHealthRow, mailbox)
-            if row is None:
-                row = UserHealthRow(mailbox=mailbox, enabled_at=now, consecutive_failures=0)
-                s.add(row)
-            if ok:
-                row.last_success_at = now
-                row.consecutive_failures = 0
-                row.unhealthy = False
-                row.unhealthy_reason = None
-            else:
-                row.last_failure_at = now
-                row.consecutive_failures = (row.consecutive_failures or 0) + 1
-                if credentials_expired or row.consecutive_failures >= unhealthy_after:
-                    row.unhealthy = True
-                    row.unhealthy_reason = reason
-            s.flush()
-            return row
+            return self.record_outcome_in(
+                s,
+                mailbox,
+                ok=ok,
+                unhealthy_after=unhealthy_after,
+                reason=reason,
+                credentials_expired=credentials_expired,
+            )
+
+    @staticmethod
+    def record_outcome_in(
+        s: Session,
+        mailbox: str,
+        *,
+        ok: bool,
+        unhealthy_after: int,
+        reason: str | None = None,
+        credentials_expired: bool = False,
+    ) -> UserHealthRow:
+        now = utcnow()
+        row = s.get(UserHealthRow, mailbox)
+        if row is None:
+            row = UserHealthRow(mailbox=mailbox, enabled_at=now, consecutive_failures=0)
+            s.add(row)
+        if ok:
+            row.last_success_at = now
+            row.consecutive_failures = 0
+            row.unhealthy = False
+            row.unhealthy_reason = None
+        else:
+            row.last_failure_at = now
+            row.consecutive_failures = (row.consecutive_failures or 0) + 1
+            if credentials_expired or row.consecutive_failures >= unhealthy_after:
+                row.unhealthy = True
+                row.unhealthy_reason = reason
+        s.flush()
+        return row

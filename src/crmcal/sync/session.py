@@ -16,14 +16,22 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from crmcal.connectors.errors import AuthError, ConnectorError, SystemicError
+from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CalendarChanges, OrgSettings, RecordRef, UserConfig
 from crmcal.domain.crm import CrmOpportunity
 from crmcal.rules.linking import OpportunityFacts, SearchResults
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.state import StateStore
-from crmcal.state.models import EventRow, LinkRow, Origin, SessionStatus, ShareMode
+from crmcal.state.models import (
+    CursorRow,
+    EventRow,
+    LinkRow,
+    Origin,
+    SessionStatus,
+    ShareMode,
+    UserHealthRow,
+)
 from crmcal.sync.codec import item_from_json
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.plan import (
@@ -150,20 +158,22 @@ def run_user_session(
     org: OrgSettings = directory.org
     sid = store.start_session(mailbox, trigger)
     result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
+    w = window(now, org)
+    new_cursor: str | None = None
+    outcome_ok: bool | None = None
+    expired = False
     try:
-        health = store.health(mailbox)
-        enabled_at = health.enabled_at if health is not None and health.enabled_at else now
-        w = window(now, org)
-        cur = store.get_cursor(GRAPH_DELTA, mailbox)
-        cursor = cur.value if cur is not None and cur.window == w.key() else None
-        changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
-        result.read = len(changes.items)
-
-        with store.session() as s:
+        with store.session() as s:  # one read transaction for what the session starts from
+            health = s.get(UserHealthRow, mailbox)
+            enabled_at = health.enabled_at if health is not None and health.enabled_at else now
+            cur = s.get(CursorRow, (GRAPH_DELTA, mailbox))
+            cursor = cur.value if cur is not None and cur.window == w.key() else None
             tracked = {
                 r.item_id: _tracked(r)
                 for r in s.scalars(select(LinkRow).where(LinkRow.mailbox == mailbox))
             }
+        changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
+        result.read = len(changes.items)
         ctx = Context(
             user=user,
             directory=directory,
@@ -198,8 +208,7 @@ def run_user_session(
             )
         )
         result.outcome = Executor(store, calendar, crm, org, session_id=sid, now=now).run(p)
-        if changes.cursor:
-            store.set_cursor(GRAPH_DELTA, mailbox, changes.cursor, w.key())
+        new_cursor = changes.cursor
         for err in changes.errors:
             store.raise_issue(
                 mailbox=mailbox,
@@ -213,26 +222,33 @@ def run_user_session(
             if result.outcome.failed or changes.errors
             else SessionStatus.SUCCEEDED
         )
-        store.record_outcome(mailbox, ok=True, unhealthy_after=org.unhealthy_after_failures)
-    except SystemicError as exc:
-        result.status = SessionStatus.FAILED
-        result.error = str(exc)
-        store.record_outcome(
-            mailbox,
-            ok=False,
-            unhealthy_after=org.unhealthy_after_failures,
-            reason=str(exc),
-            credentials_expired=isinstance(exc, AuthError),
-        )
+        outcome_ok = True
     except ConnectorError as exc:
         result.status = SessionStatus.FAILED
         result.error = str(exc)
-        store.record_outcome(
-            mailbox, ok=False, unhealthy_after=org.unhealthy_after_failures, reason=str(exc)
-        )
+        outcome_ok = False
+        expired = isinstance(exc, AuthError)
+    except Exception as exc:  # a bug, not the APIs: record it, then let it surface
+        result.status = SessionStatus.FAILED
+        result.error = f"internal error: {type(exc).__name__}: {exc}"
+        raise
     finally:
         result.seconds = time.monotonic() - t0
-        store.finish_session(sid, status=result.status, stats=result.stats(), error=result.error)
+        with store.session() as s:  # one write transaction to close the session
+            if outcome_ok and new_cursor:
+                store.set_cursor_in(s, GRAPH_DELTA, mailbox, new_cursor, w.key())
+            if outcome_ok is not None:
+                store.record_outcome_in(
+                    s,
+                    mailbox,
+                    ok=outcome_ok,
+                    unhealthy_after=org.unhealthy_after_failures,
+                    reason=result.error,
+                    credentials_expired=expired,
+                )
+            store.finish_session_in(
+                s, sid, status=result.status, stats=result.stats(), error=result.error
+            )
     return result
 
 
