@@ -374,7 +374,8 @@ def demo(
 
     console.print(
         "[bold]crmcal demo[/]: starting the Microsoft Graph and Salesforce emulators on 127.0.0.1, "
-        "seeding the Contoso org (5 people, 3 customer accounts, 16 calendar situations)..."
+        "seeding the Contoso org (5 people, 3 customer accounts, 16 calendar situations), "
+        "syncing, letting people change things, syncing again..."
     )
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("first sync", total=4)
@@ -390,11 +391,22 @@ def demo(
         mark = "[green]ok[/]" if c.ok else "[bold red]WRONG[/]"
         t.add_row(mark, " ".join(c.item.rules), c.item.subject[:48], c.item.expect, c.result)
     console.print(t)
-    writes = report.second_writes
+    changes = Table(title="Then people change things; the next session does", show_lines=True)
+    changes.add_column("", no_wrap=True)
+    changes.add_column("rules", no_wrap=True)
+    changes.add_column("change")
+    changes.add_column("expected")
+    changes.add_column("result")
+    for ch in report.changes:
+        mark = "[green]ok[/]" if ch.ok else "[bold red]WRONG[/]"
+        changes.add_row(mark, " ".join(ch.rules), ch.what, ch.expect, ch.result)
+    console.print(changes)
+    console.print(_session_table("Second session (after the changes)", report.second))
+    writes = report.idle_writes
     console.print(
-        f"Second session: {writes} writes "
+        f"Third session: {writes} writes "
         + (
-            "[green](nothing to do: sync is idempotent)[/]"
+            "[green](nothing changed, nothing written)[/]"
             if writes == 0
             else "[red](expected 0)[/]"
         )

@@ -192,8 +192,12 @@ def test_demo_is_correct_and_idempotent(tmp_path: Path) -> None:
     report = run_demo(tmp_path)
     wrong = [(c.item.key, c.result) for c in report.checks if not c.ok]
     assert wrong == []
-    assert report.second_writes == 0
+    changes = [(c.what, c.result) for c in report.changes if not c.ok]
+    assert changes == []
+    assert report.idle_writes == 0
     assert len(report.checks) == 16
+    assert len(report.changes) == 5
+    assert report.ok
 
 
 def test_P7_outlook_writes_are_only_crmcal_categories(world: World) -> None:
