@@ -299,7 +299,18 @@ def db_status(config: ConfigOption = None) -> None:
 
 def _session_table(title: str, results: list[SessionResult]) -> Table:
     t = Table(title=title)
-    for col in ("user", "status", "read", "created", "linked", "updated", "categories", "issues"):
+    cols = (
+        "user",
+        "status",
+        "read",
+        "created",
+        "linked",
+        "updated",
+        "deleted",
+        "categories",
+        "issues",
+    )
+    for col in cols:
         t.add_column(col, justify="left" if col in ("user", "status") else "right")
     style = {"succeeded": "green", "partial": "yellow", "failed": "bold red"}
     for r in results:
@@ -311,6 +322,7 @@ def _session_table(title: str, results: list[SessionResult]) -> Table:
             str(o.created),
             str(o.linked),
             str(o.updated),
+            str(o.deleted),
             str(o.categories),
             str(o.issues),
         )
@@ -323,6 +335,10 @@ def sync(
     user: Annotated[
         list[str] | None, typer.Option("--user", "-u", help="Only this mailbox (repeatable).")
     ] = None,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option(help="Confirm deletions the mass-delete guard (X7) held back."),
+    ] = False,
 ) -> None:
     """Run one session now for every user (or the ones named) and print what it did."""
     from rich.progress import Progress
@@ -345,6 +361,7 @@ def sync(
                 crm=crm,
                 users=user,
                 progress=lambda u, _r: bar.advance(task),
+                allow_mass_delete=allow_mass_delete,
             )
     finally:
         calendar.close()

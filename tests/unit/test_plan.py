@@ -374,3 +374,125 @@ def test_W2_only_the_users_own_calendar_is_considered() -> None:
     assert lk.guids == (mine.ical_uid,)
     p = plan(Inputs(ctx(ANN), items=(mine,), search=FOUND))
     assert {a.item.mailbox for a in p.of(CreateEvent)} == {ANN}
+
+
+# -- deletions started in Outlook (X4, X5, M5, X7) ----------------------------------------------
+
+from crmcal.domain import ItemRemoved  # noqa: E402
+from crmcal.sync.actions import DeleteEvent, HoldDelete, Unlink  # noqa: E402
+
+
+def _shared(
+    mailbox: str = ANN,
+    owner: str = ANN_ID,
+    mode: ShareMode = ShareMode.AUTO,
+    made: bool = True,
+    **kw: Any,
+) -> tuple[Any, TrackedItem, KnownEvent]:
+    it = item(
+        mailbox=mailbox,
+        attendees=(EU1,),
+        categories=("Salesforce", "Status: Tracked successfully."),
+        **kw,
+    )
+    ev = KnownEvent(
+        f"00U{abs(hash(it.id)) % 10**15:015d}", owner, it.ical_uid, created_by_crmcal=made
+    )
+    t = TrackedItem(
+        mailbox, it.id, it.ical_uid, ev.event_id, mode, snapshot=None, outlook_hash=content_hash(it)
+    )
+    return it, t, ev
+
+
+def test_X5_deleted_in_outlook_deletes_the_event_crmcal_created() -> None:
+    it, t, ev = _shared()
+    p = plan(Inputs(ctx(ANN), removed=(ItemRemoved(it.id, ANN),), gone=frozenset({it.id}),
+                    tracked={it.id: t}, events={ev.event_id: ev}))  # fmt: skip
+    assert [d.event_id for d in p.of(DeleteEvent)] == [ev.event_id]
+    assert p.of(Unlink)[0].event_gone
+
+
+def test_W3_X5_a_tombstone_alone_deletes_nothing() -> None:
+    """A tombstone is also what Graph sends when an item leaves the window: without a confirmed
+    deletion nothing is deleted."""
+    it, t, ev = _shared()
+    p = plan(
+        Inputs(
+            ctx(ANN),
+            removed=(ItemRemoved(it.id, ANN),),
+            tracked={it.id: t},
+            events={ev.event_id: ev},
+        )
+    )
+    assert p.of(DeleteEvent) == []
+
+
+def test_X5_attendee_copy_of_in_org_organizer_only_leaves_the_invitees() -> None:
+    it, t, ev = _shared(owner=BOB_ID, mode=ShareMode.ATTENDEE)
+    p = plan(Inputs(ctx(ANN), removed=(ItemRemoved(it.id, ANN),), gone=frozenset({it.id}),
+                    tracked={it.id: t}, events={ev.event_id: ev}))  # fmt: skip
+    assert p.of(DeleteEvent) == []
+    [rel] = p.of(SyncRelations)
+    assert (rel.event_id, rel.remove_invitees) == (ev.event_id, (ANN_ID,))
+
+
+def test_X5_event_not_made_by_crmcal_is_kept() -> None:
+    it, t, ev = _shared(made=False)
+    p = plan(Inputs(ctx(ANN), removed=(ItemRemoved(it.id, ANN),), gone=frozenset({it.id}),
+                    tracked={it.id: t}, events={ev.event_id: ev}))  # fmt: skip
+    assert p.of(DeleteEvent) == []
+    assert p.of(Unlink)
+
+
+def test_X4_cancelled_meeting_deletes_its_event() -> None:
+    it, t, ev = _shared()
+    cancelled = replace(it, is_cancelled=True)
+    p = plan(Inputs(ctx(ANN), items=(cancelled,), tracked={it.id: t}, events={ev.event_id: ev}))
+    assert [(d.event_id, d.rules) for d in p.of(DeleteEvent)] == [(ev.event_id, ("X4",))]
+
+
+def test_M5_unsync_category_deletes_the_event_and_strips_categories() -> None:
+    it, t, ev = _shared()
+    marked = replace(
+        it, categories=("Mine", "Salesforce", "Salesforce Unsync", "Status: Tracked successfully.")
+    )
+    p = plan(Inputs(ctx(ANN), items=(marked,), tracked={it.id: t}, events={ev.event_id: ev}))
+    assert [d.event_id for d in p.of(DeleteEvent)] == [ev.event_id]
+    assert p.of(SetCategories)[0].categories == ("Mine",)
+
+
+def test_X7_mass_delete_guard_holds_and_explains_until_confirmed() -> None:
+    shared = [_shared() for _ in range(4)]
+    tracked = {it.id: t for it, t, _ev in shared}
+    events = {ev.event_id: ev for _it, _t, ev in shared}
+    gone_ids = frozenset(it.id for it, _t, _ev in shared[:3])  # 3 of 4 linked: more than half
+    removed = tuple(ItemRemoved(i, ANN) for i in gone_ids)
+    p = plan(Inputs(ctx(ANN), removed=removed, gone=gone_ids, tracked=tracked, events=events))
+    assert p.of(DeleteEvent) == []
+    assert len(p.of(HoldDelete)) == 3
+    [issue] = p.of(RaiseIssue)
+    assert issue.reason == "mass_delete_guard"
+    assert "--allow-mass-delete" in issue.message
+    # the next run, confirmed, deletes what was held
+    from crmcal.sync.plan import HELD
+
+    held = {k: (replace(t, status=HELD) if k in gone_ids else t) for k, t in tracked.items()}
+    c = replace(ctx(ANN), allow_mass_delete=True)
+    p = plan(Inputs(c, tracked=held, events=events))
+    assert len(p.of(DeleteEvent)) == 3
+    # one deletion of one linked Event is not "mass"
+    it, t, ev = shared[0]
+    p = plan(Inputs(ctx(ANN), removed=(ItemRemoved(it.id, ANN),), gone=frozenset({it.id}),
+                    tracked={it.id: t}, events={ev.event_id: ev}))  # fmt: skip
+    assert len(p.of(DeleteEvent)) == 1
+
+
+def test_X7_more_than_the_guard_setting() -> None:
+    shared = [_shared() for _ in range(50)]
+    tracked = {it.id: t for it, t, _ev in shared}
+    events = {ev.event_id: ev for _it, _t, ev in shared}
+    gone_ids = frozenset(it.id for it, _t, _ev in shared[:21])  # 21 > 20, though < half
+    removed = tuple(ItemRemoved(i, ANN) for i in gone_ids)
+    p = plan(Inputs(ctx(ANN), removed=removed, gone=gone_ids, tracked=tracked, events=events))
+    assert p.of(DeleteEvent) == []
+    assert len(p.of(HoldDelete)) == 21

@@ -65,6 +65,7 @@ def run_sync(
     users: Sequence[str] | None = None,
     trigger: str = "manual",
     progress: ProgressFn | None = None,
+    allow_mass_delete: bool = False,
 ) -> list[SessionResult]:
     """One session for each enabled, unpaused user (or the ones named), one after the other."""
     when = now or datetime.now(UTC)
@@ -87,6 +88,7 @@ def run_sync(
             zone=zoneinfo_for,
             trigger=trigger,
             shared_activities=sa,
+            allow_mass_delete=allow_mass_delete,
         )
         results.append(r)
         if progress is not None:

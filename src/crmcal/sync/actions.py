@@ -102,6 +102,35 @@ class SetCategories:
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteEvent:
+    """X4, X5, M5: delete an Event crmcal created, because its item went away or was unshared."""
+
+    event_id: str
+    item: ItemRef
+    subject: str = ""
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unlink:
+    """Forget an item's link (state only); `event_gone` forgets the Event too."""
+
+    item: ItemRef
+    event_id: str | None = None
+    event_gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HoldDelete:
+    """X7: a deletion the mass-delete guard stopped; kept until someone confirms it."""
+
+    item: ItemRef
+    event_id: str
+    subject: str
+    rules: tuple[str, ...] = ("X7",)
+
+
+@dataclass(frozen=True, slots=True)
 class Track:
     """Remember an item that is not shared but needs another look later (waiting, unresolved,
     marked), or forget it (`forget=True`). State only."""
@@ -161,6 +190,9 @@ Action = (
     | UpdateEvent
     | SyncRelations
     | SetCategories
+    | DeleteEvent
+    | Unlink
+    | HoldDelete
     | Track
     | Seen
     | RaiseIssue

@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from crmcal.connectors.errors import ConnectorError, SystemicError
+from crmcal.connectors.errors import ConnectorError, NotFound, SystemicError
 from crmcal.domain import EventRelation, Item, OrgSettings, RelationStatus
 from crmcal.rules import categories as cat
 from crmcal.state import StateStore
@@ -37,6 +37,8 @@ from crmcal.state.models import (
 )
 from crmcal.sync.actions import (
     CreateEvent,
+    DeleteEvent,
+    HoldDelete,
     ItemRef,
     LinkItem,
     Note,
@@ -47,6 +49,7 @@ from crmcal.sync.actions import (
     SetCategories,
     SyncRelations,
     Track,
+    Unlink,
     UpdateEvent,
 )
 from crmcal.sync.codec import item_to_json
@@ -62,6 +65,7 @@ class Outcome:
     """What a plan's execution did (session statistics, I2)."""
 
     created: int = 0
+    deleted: int = 0
     linked: int = 0
     adopted: int = 0
     updated: int = 0
@@ -74,6 +78,7 @@ class Outcome:
     def as_dict(self) -> dict[str, int]:
         return {
             "created": self.created,
+            "deleted": self.deleted,
             "linked": self.linked,
             "adopted": self.adopted,
             "updated": self.updated,
@@ -116,6 +121,8 @@ class Executor:
         self.out = Outcome()
         self.created_ids: dict[str, str] = {}
         """`guid|owner` -> Event id, for LinkItem actions that point at a pending create."""
+        self.deleted: set[str] = set()
+        """Event ids deleted in this run."""
         self.failed_items: dict[tuple[str, str], tuple[str, cat.Status, str, Item | None]] = {}
         """(mailbox, item id) -> (reason, status, message, item) for items whose write failed."""
 
@@ -126,6 +133,9 @@ class Executor:
         self.link_items(plan.of(LinkItem))
         self.update_events(plan.of(UpdateEvent))
         self.sync_relations(plan.of(SyncRelations))
+        self.delete_events(plan.of(DeleteEvent))
+        self.unlink(plan.of(Unlink))
+        self.hold(plan.of(HoldDelete))
         self.set_categories(plan.of(SetCategories))
         self.track(plan.of(Track))
         self.seen(plan.of(Seen))
@@ -328,6 +338,63 @@ class Executor:
                     self.out.log.append(
                         f"{u.event_id}: conflict on {', '.join(u.conflicts)}: Outlook wins (U4)"
                     )
+
+    def delete_events(self, deletes: list[DeleteEvent]) -> None:
+        """X4, X5, M5: delete in collections of 200, journaled; an Event already gone is fine."""
+        if not deletes:
+            return
+        intents = self._journal(
+            "delete_event",
+            [(d.event_id, d.item.mailbox, {"subject": d.subject, "rules": list(d.rules)})
+             for d in deletes],
+        )  # fmt: skip
+        results = {r.key: r for r in self.crm.delete_events([d.event_id for d in deletes])}
+        ok: dict[str, bool] = {}
+        for d in deletes:
+            r = results.get(d.event_id)
+            gone = r is not None and (r.ok or isinstance(r.error, NotFound))
+            ok[d.event_id] = gone
+            if gone:
+                self.deleted.add(d.event_id)
+                self.out.deleted += 1
+                self.out.log.append(
+                    f"{d.item.item_id}: deleted Event {d.event_id} ({', '.join(d.rules)})"
+                )
+            else:
+                self.out.failed += 1
+                self.out.log.append(f"{d.event_id}: not deleted: {r.error if r else 'no result'}")
+        self._close(intents, ok)
+
+    def unlink(self, unlinks: list[Unlink]) -> None:
+        if not unlinks:
+            return
+        with self.store.session() as s:
+            cache = self._load_links(s, [u.item for u in unlinks])
+            for u in unlinks:
+                if u.event_gone and u.event_id and u.event_id not in self.deleted:
+                    continue  # the delete failed: keep the link, the next session retries
+                row = cache.get((u.item.mailbox, u.item.item_id))
+                if row is not None:
+                    s.delete(row)
+            s.flush()
+            gone = [u.event_id for u in unlinks if u.event_gone and u.event_id in self.deleted]
+            for ev in self._load_events(s, [g for g in gone if g]).values():
+                for other in s.scalars(select(LinkRow).where(LinkRow.event_id == ev.event_id)):
+                    s.delete(other)  # attendees' copies pointed at it too
+                s.delete(ev)
+
+    def hold(self, holds: list[HoldDelete]) -> None:
+        """X7: mark the links whose deletion waits for a confirmation."""
+        if not holds:
+            return
+        from crmcal.sync.plan import HELD
+
+        with self.store.session() as s:
+            cache = self._load_links(s, [h.item for h in holds])
+            for h in holds:
+                row = cache.get((h.item.mailbox, h.item.item_id))
+                if row is not None:
+                    row.status = HELD
 
     # -- 3. relations -------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ from crmcal.state.models import Origin, ShareMode
 from crmcal.sync.actions import (
     Action,
     CreateEvent,
+    DeleteEvent,
+    HoldDelete,
     Invitee,
     ItemRef,
     LinkItem,
@@ -48,10 +50,16 @@ from crmcal.sync.actions import (
     SetCategories,
     SyncRelations,
     Track,
+    Unlink,
     UpdateEvent,
 )
 
 WAITING_REASON = "waiting_for_organizer"
+MASS_DELETE_REASON = "mass_delete_guard"
+HELD = "crmcal: deletion held (X7)"
+UNSYNCED = "crmcal: unsynced by the user (M5)"
+"""The status of an item the user unshared: auto-share leaves it alone until marked again."""
+"""The status of a link whose Event the mass-delete guard kept."""
 UNRESOLVED_REASON = "unresolved_participants"
 NOT_SYNCED_REASON = "not_synced"
 
@@ -132,6 +140,8 @@ class Context:
     shared_activities: bool = True
     zone: Callable[[str], tzinfo | None] = field(default=lambda _name: None)
     """Windows or IANA zone name -> tzinfo (for all-day dates); None when unknown."""
+    allow_mass_delete: bool = False
+    """X7: someone confirmed the deletions the guard held back."""
 
     @property
     def owner_id(self) -> str:
@@ -150,6 +160,8 @@ class Inputs:
     items: tuple[Item, ...] = ()
     """Items the delta round returned (changed or new)."""
     removed: tuple[ItemRemoved, ...] = ()
+    gone: frozenset[str] = frozenset()
+    """Ids of removed items confirmed deleted (a tombstone can also mean "left the window")."""
     tracked: Mapping[str, TrackedItem] = field(default_factory=dict)
     """This mailbox's tracked items, by item id."""
     by_guid: Mapping[str, tuple[TrackedItem, ...]] = field(default_factory=dict)
@@ -340,6 +352,24 @@ class _Planner:
         # W1: outside the window nothing is read or shared (W3's exits are issue #6).
         if not in_window(item, self.ctx.window):
             return
+        if t is not None and t.event_id is not None and cat.wants_unsync(item.categories):
+            # M5: `Salesforce Unsync` removes what crmcal created and all of crmcal's categories,
+            # and is remembered so auto-share does not share the item straight back.
+            self.unshare(t, item.subject, ("M5",))
+            self.emit(Track(_ref(item), None, UNSYNCED, ShareMode.AUTO))
+            new = cat.strip(item.categories)
+            if new != item.categories:
+                self.emit(SetCategories(_ref(item), new, None, rules=("M5", "C4")))
+            return
+        if t is None and cat.wants_unsync(item.categories):
+            new = cat.strip(item.categories)  # nothing shared: just take the request back
+            if new != item.categories:
+                self.emit(SetCategories(_ref(item), new, None, rules=("M5", "C4")))
+            return
+        if t is not None and t.event_id is not None and item.is_cancelled:
+            # X4: a cancelled meeting's Event goes (the organizer's, or this sharer's own).
+            self.unshare(t, item.subject, ("X4",))
+            return
         if unchanged(item, t):
             # X6 only: nothing that Salesforce cares about changed.
             self.set_status(item, shared=True, status=cat.TRACKED)
@@ -413,6 +443,9 @@ class _Planner:
 
     def unlinked(self, item: Item, t: TrackedItem | None, p: Participants) -> None:
         ref = _ref(item)
+        if t is not None and t.status == UNSYNCED and not cat.wants_share(item.categories):
+            self.emit(Note(ref, "unsynced by the user: auto-share leaves it alone", ("M5",)))
+            return
         manual = cat.wants_share(item.categories) or (
             t is not None and t.share_mode is ShareMode.SAVE
         )
@@ -603,6 +636,83 @@ class _Planner:
                         )
                     self.emit(ResolveIssues(other.mailbox, other.item_id))
 
+    def unshare(self, t: TrackedItem, subject: str, rules: tuple[str, ...]) -> None:
+        """X4, X5, M5: the Event crmcal created for this item goes; an attendee's copy of an in-org
+        organizer's meeting only takes the attendee off the invitees (anchors 1.11)."""
+        ref = ItemRef(t.mailbox, t.item_id, t.guid)
+        ev = self.i.events.get(t.event_id or "")
+        if ev is None:
+            self.emit(Unlink(ref))
+            return
+        subject = subject or str(ev.synced.get("Subject") or "")
+        if t.share_mode is ShareMode.ATTENDEE or ev.owner_id != self.ctx.owner_id:
+            self.emit(SyncRelations(ev.event_id, remove_invitees=(self.ctx.owner_id,), rules=rules))
+            self.emit(Unlink(ref, ev.event_id))
+            return
+        if not ev.created_by_crmcal:
+            # D2 adopted it: crmcal did not create it, so it does not delete it.
+            self.emit(Note(ref, f"Event {ev.event_id} was not made by crmcal: kept", rules))
+            self.emit(Unlink(ref, ev.event_id))
+            return
+        self.emit(DeleteEvent(ev.event_id, ref, subject, rules))
+        self.emit(Unlink(ref, ev.event_id, event_gone=True))
+
+    def removed(self) -> None:
+        """X5: items deleted in Outlook. A tombstone alone is not enough (it is also sent when an
+        item leaves the window, W3): only ids the session confirmed gone count."""
+        for r in self.i.removed:
+            t = self.i.tracked.get(r.id)
+            if t is None:
+                continue
+            if t.event_id is None:
+                self.emit(Track(ItemRef(t.mailbox, t.item_id, t.guid), None, None, forget=True))
+                continue
+            if r.id in self.i.gone:
+                snap = t.snapshot.subject if t.snapshot else ""
+                self.unshare(t, snap, ("X5",))
+        if self.ctx.allow_mass_delete:
+            # X7 confirmed: carry out the deletions the guard held.
+            for t in self.i.tracked.values():
+                if t.status == HELD and t.event_id:
+                    self.unshare(t, t.snapshot.subject if t.snapshot else "", ("X7", "X5"))
+
+    def guard(self) -> None:
+        """X7: stop before deleting more than `mass_delete_guard` Events, or more than half of
+        the user's linked Events (two or more), unless confirmed; keep and explain them."""
+        deletes = [a for a in self.out if isinstance(a, DeleteEvent)]
+        if not deletes or self.ctx.allow_mass_delete:
+            return
+        mine = sum(
+            1
+            for t in self.i.tracked.values()
+            if t.event_id
+            and (ev := self.i.events.get(t.event_id)) is not None
+            and ev.owner_id == self.ctx.owner_id
+        )
+        limit = self.org.mass_delete_guard
+        if len(deletes) <= limit and not (len(deletes) >= 2 and 2 * len(deletes) > mine):
+            return
+        held = {d.event_id for d in deletes}
+        self.out = [
+            a
+            for a in self.out
+            if not isinstance(a, DeleteEvent) and not (isinstance(a, Unlink) and a.event_id in held)
+        ]
+        for d in deletes:
+            self.emit(HoldDelete(d.item, d.event_id, d.subject))
+        names = "; ".join(d.subject or d.event_id for d in deletes[:20])
+        more = f" and {len(deletes) - 20} more" if len(deletes) > 20 else ""
+        self.emit(
+            RaiseIssue(
+                self.ctx.mailbox,
+                MASS_DELETE_REASON,
+                f"This session would delete {len(deletes)} Salesforce Events (of {mine} linked; "
+                f"the guard allows {limit}): {names}{more}. Nothing was deleted. If that is "
+                f"intended, run `crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
+                rules=("X7", "I1"),
+            )
+        )
+
     def forget(self, item: Item, t: TrackedItem | None, skip: Skip | None) -> None:
         """Not shared and not waiting: take back any status crmcal had given it, forget it."""
         if t is not None and t.status is not None:
@@ -619,6 +729,8 @@ class _Planner:
 def plan(inputs: Inputs) -> Plan:
     """Phase 2: the actions for one session of one user."""
     p = _Planner(inputs)
+    p.removed()
     for item in in_play(inputs.items, inputs.tracked):
         p.decide(item)
+    p.guard()
     return Plan(tuple(p.out))

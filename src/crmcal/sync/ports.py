@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from crmcal.connectors.results import WriteResult
-from crmcal.domain import CalendarChanges, CrmEvent, CrmUser, EventRelation, RecordRef
+from crmcal.domain import CalendarChanges, CrmEvent, CrmUser, EventRelation, Item, RecordRef
 from crmcal.domain.crm import CrmOpportunity
 
 Scalar = str | int | float | bool | None
@@ -26,6 +26,8 @@ class CalendarPort(Protocol):
     ) -> list[WriteResult[str]]: ...
 
     def ensure_categories(self, mailbox: str, wanted: Mapping[str, str]) -> object: ...
+
+    def get_items(self, mailbox: str, ids: Sequence[str]) -> list[Item]: ...
 
 
 class CrmPort(Protocol):
@@ -50,6 +52,8 @@ class CrmPort(Protocol):
     def events_by_ids(self, ids: Sequence[str]) -> list[CrmEvent]: ...
 
     def create_events(self, events: Sequence[CrmEvent]) -> list[WriteResult[int]]: ...
+
+    def delete_events(self, ids: Sequence[str]) -> list[WriteResult[str]]: ...
 
     def upsert_events(
         self, events: Sequence[CrmEvent], ext_field: str | None = None

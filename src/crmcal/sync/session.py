@@ -150,6 +150,7 @@ def run_user_session(
     zone: Callable[[str], tzinfo | None] = lambda _n: None,
     trigger: str = "schedule",
     shared_activities: bool = True,
+    allow_mass_delete: bool = False,
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
     systemic ones (auth, limits, service down) end the session as failed and count for I3."""
@@ -182,6 +183,7 @@ def run_user_session(
             enabled_at=enabled_at,
             shared_activities=shared_activities,
             zone=zone,
+            allow_mass_delete=allow_mass_delete,
         )
         items = in_play(changes.items, tracked)
         lk = lookups(ctx, items, tracked)
@@ -200,6 +202,7 @@ def run_user_session(
                 ctx,
                 items=changes.items,
                 removed=changes.removed,
+                gone=_confirm_gone(calendar, mailbox, changes, tracked),
                 tracked=tracked,
                 by_guid=by_guid,
                 events=events,
@@ -250,6 +253,21 @@ def run_user_session(
                 s, sid, status=result.status, stats=result.stats(), error=result.error
             )
     return result
+
+
+def _confirm_gone(
+    calendar: CalendarPort,
+    mailbox: str,
+    changes: CalendarChanges,
+    tracked: dict[str, TrackedItem],
+) -> frozenset[str]:
+    """X5 vs W3: which removed, linked items are really deleted (one batched read of them; an
+    item that still answers only left the window or moved)."""
+    ids = [r.id for r in changes.removed if (t := tracked.get(r.id)) and t.event_id]
+    if not ids:
+        return frozenset()
+    still = {i.id for i in calendar.get_items(mailbox, ids)}
+    return frozenset(i for i in ids if i not in still)
 
 
 def _state_for(
