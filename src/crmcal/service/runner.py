@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from crmcal.config import Config
 from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
-from crmcal.domain import UserConfig
+from crmcal.domain import CrmEvent, UserConfig
 from crmcal.rules.participants import Directory
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
+
+SALESFORCE_MODSTAMP = "salesforce_modstamp"
 
 
 def build_calendar(cfg: Config) -> GraphClient:
@@ -72,12 +74,23 @@ def run_sync(
     directory = Directory.of(cfg.org, list(cfg.users))
     wanted = {u.strip().lower() for u in users} if users else None
     sa = shared_activities(crm)
+    chosen = [
+        u
+        for u in cfg.users
+        if u.enabled and not u.settings.paused and (wanted is None or u.mailbox in wanted)
+    ]
+    # One Salesforce read for the whole org per cycle (DESIGN principle 5), shared by the users.
+    by_owner: dict[str, list[CrmEvent]] = {}
+    new_cursor: datetime | None = None
+    if cfg.org.sync_salesforce_calendar and chosen:
+        cur = store.get_cursor(SALESFORCE_MODSTAMP, "org")
+        since = datetime.fromisoformat(cur.value) if cur is not None else None
+        changes = crm.events_changed_since(since, [u.salesforce_user_id for u in chosen])
+        for ev in changes.events:
+            by_owner.setdefault(ev.owner_id, []).append(ev)
+        new_cursor = changes.cursor
     results: list[SessionResult] = []
-    for user in cfg.users:
-        if not user.enabled or user.settings.paused:
-            continue
-        if wanted is not None and user.mailbox not in wanted:
-            continue
+    for user in chosen:
         r = run_user_session(
             user,
             directory=directory,
@@ -89,8 +102,13 @@ def run_sync(
             trigger=trigger,
             shared_activities=sa,
             allow_mass_delete=allow_mass_delete,
+            crm_events=tuple(by_owner.get(user.salesforce_user_id, ())),
         )
         results.append(r)
         if progress is not None:
             progress(user, r)
+    # The org cursor moves only when every session took its share of the changes; known Events
+    # are skipped on a re-read, so reading again is harmless.
+    if new_cursor is not None and all(r.status != "failed" for r in results) and wanted is None:
+        store.set_cursor(SALESFORCE_MODSTAMP, "org", new_cursor.isoformat())
     return results

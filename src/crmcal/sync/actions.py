@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from crmcal.domain import CrmEvent, Item
+from crmcal.domain import CrmEvent, Item, ItemDraft
 from crmcal.state.models import Origin, ShareMode
 
 
@@ -102,6 +102,17 @@ class SetCategories:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateItem:
+    """X1: an Event made in Salesforce appears in its owner's Outlook calendar."""
+
+    mailbox: str
+    draft: ItemDraft
+    event: CrmEvent
+    synced: Mapping[str, object]
+    rules: tuple[str, ...] = ("X1",)
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteEvent:
     """X4, X5, M5: delete an Event crmcal created, because its item went away or was unshared."""
 
@@ -190,6 +201,7 @@ Action = (
     | UpdateEvent
     | SyncRelations
     | SetCategories
+    | CreateItem
     | DeleteEvent
     | Unlink
     | HoldDelete

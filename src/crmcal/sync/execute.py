@@ -37,6 +37,7 @@ from crmcal.state.models import (
 )
 from crmcal.sync.actions import (
     CreateEvent,
+    CreateItem,
     DeleteEvent,
     HoldDelete,
     ItemRef,
@@ -65,6 +66,8 @@ class Outcome:
     """What a plan's execution did (session statistics, I2)."""
 
     created: int = 0
+    created_items: int = 0
+    """X1: Outlook items made for Salesforce Events."""
     deleted: int = 0
     linked: int = 0
     adopted: int = 0
@@ -78,6 +81,7 @@ class Outcome:
     def as_dict(self) -> dict[str, int]:
         return {
             "created": self.created,
+            "created_items": self.created_items,
             "deleted": self.deleted,
             "linked": self.linked,
             "adopted": self.adopted,
@@ -133,6 +137,7 @@ class Executor:
         self.link_items(plan.of(LinkItem))
         self.update_events(plan.of(UpdateEvent))
         self.sync_relations(plan.of(SyncRelations))
+        self.create_items(plan.of(CreateItem))
         self.delete_events(plan.of(DeleteEvent))
         self.unlink(plan.of(Unlink))
         self.hold(plan.of(HoldDelete))
@@ -339,15 +344,90 @@ class Executor:
                         f"{u.event_id}: conflict on {', '.join(u.conflicts)}: Outlook wins (U4)"
                     )
 
+    def create_items(self, creates: list[CreateItem]) -> None:
+        """X1: create the Outlook items of Salesforce-made Events (one `$batch` per 20; each
+        create has the Event id as `transactionId`, so a retry after a crash cannot duplicate)."""
+        by_mailbox: dict[str, list[CreateItem]] = defaultdict(list)
+        for c in creates:
+            by_mailbox[c.mailbox].append(c)
+        for mailbox, cs in by_mailbox.items():
+            with self.store.session() as s:
+                rows = [
+                    IntentRow(
+                        session_id=self.session_id,
+                        mailbox=mailbox,
+                        side="outlook",
+                        action="create_item",
+                        key=str(c.event.id),
+                        payload={},
+                    )
+                    for c in cs
+                ]
+                s.add_all(rows)
+                s.flush()
+                intent_ids = [r.id for r in rows]
+            self.calendar.ensure_categories(mailbox, _master(cs[0].draft.categories))
+            results = {r.key: r for r in self.calendar.create_items(mailbox, [c.draft for c in cs])}
+            with self.store.session() as s, s.no_autoflush:
+                known = self._load_events(s, [str(c.event.id) for c in cs])
+                intents = {
+                    r.id: r
+                    for r in s.scalars(select(IntentRow).where(IntentRow.id.in_(intent_ids)))
+                }
+                for pos, (c, iid) in enumerate(zip(cs, intent_ids, strict=True)):
+                    r = results.get(pos)
+                    intent = intents.get(iid)
+                    ok = r is not None and r.ok and r.id is not None
+                    if intent is not None:
+                        intent.status = IntentStatus.DONE if ok else IntentStatus.FAILED
+                        intent.result = (
+                            {"id": r.id} if ok and r else {"error": str(r.error if r else "")}
+                        )
+                        intent.closed_at = utcnow()
+                    if not ok or r is None or r.id is None or c.event.id is None:
+                        self.out.failed += 1
+                        self.out.log.append(
+                            f"Event {c.event.id}: not created in Outlook: {r.error if r else ''}"
+                        )
+                        continue
+                    eid = c.event.id
+                    if eid not in known:
+                        known[eid] = EventRow(
+                            event_id=eid,
+                            owner_id=c.event.owner_id,
+                            origin=Origin.SALESFORCE,
+                            created_by_crmcal=False,
+                        )
+                        s.add(known[eid])
+                    known[eid].synced = dict(c.synced)
+                    known[eid].sf_modstamp = c.event.system_modstamp
+                    row = LinkRow(
+                        mailbox=mailbox,
+                        item_id=r.id,
+                        guid="",
+                        event_id=eid,
+                        origin=Origin.SALESFORCE,
+                        share_mode=ShareMode.DOWNSYNC,
+                        status=cat.TRACKED.category,
+                        item_start=c.draft.start,
+                        item_end=c.draft.end,
+                        last_synced_at=utcnow(),
+                    )
+                    s.add(row)
+                    self.out.created_items += 1
+                    self.out.log.append(f"Event {eid}: created in Outlook ({', '.join(c.rules)})")
+
     def delete_events(self, deletes: list[DeleteEvent]) -> None:
         """X4, X5, M5: delete in collections of 200, journaled; an Event already gone is fine."""
         if not deletes:
             return
         intents = self._journal(
             "delete_event",
-            [(d.event_id, d.item.mailbox, {"subject": d.subject, "rules": list(d.rules)})
-             for d in deletes],
-        )  # fmt: skip
+            [
+                (d.event_id, d.item.mailbox, {"subject": d.subject, "rules": list(d.rules)})
+                for d in deletes
+            ],
+        )
         results = {r.key: r for r in self.crm.delete_events([d.event_id for d in deletes])}
         ok: dict[str, bool] = {}
         for d in deletes:
@@ -431,11 +511,14 @@ class Executor:
         intents = self._journal(
             "sync_relations",
             [
-                (x.event_id, None, {"add": [i.user_id for i in x.add_invitees],
-                                    "remove": list(x.remove_invitees)})
+                (
+                    x.event_id,
+                    None,
+                    {"add": [i.user_id for i in x.add_invitees], "remove": list(x.remove_invitees)},
+                )
                 for x in syncs
             ],
-        )  # fmt: skip
+        )
         if link_updates:
             self.crm.update_records("Event", link_updates)
         if to_create:
@@ -559,6 +642,8 @@ class Executor:
                     continue
                 row.outlook_hash = x.outlook_hash
                 row.snapshot = item_to_json(x.snapshot) if x.snapshot else None
+                if not row.guid:
+                    row.guid = x.item.guid  # items crmcal created (X1) learn their GUID here
 
     def issues(self, raises: list[RaiseIssue], resolves: list[ResolveIssues]) -> None:
         failed_keys = set(self.failed_items)
@@ -677,6 +762,14 @@ def _status(s: str) -> RelationStatus:
     return {"Accepted": RelationStatus.ACCEPTED, "Declined": RelationStatus.DECLINED}.get(
         s, RelationStatus.NEW
     )
+
+
+def _master(categories: tuple[str, ...]) -> dict[str, str]:
+    out = {name: color.value for name, color in cat.BASE_COLORS.items()}
+    for c in categories:
+        if c.startswith(cat.STATUS_PREFIX):
+            out[c] = _status_color(c)
+    return out
 
 
 def _status_color(category: str) -> str:

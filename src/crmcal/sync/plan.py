@@ -14,9 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
-from crmcal.domain import CrmEvent, Item, ItemRemoved, ResponseType, UserConfig
+from crmcal.domain import (
+    CrmEvent,
+    Direction,
+    Item,
+    ItemDraft,
+    ItemRemoved,
+    ResponseType,
+    Sensitivity,
+    ShowAs,
+    UserConfig,
+)
 from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
 from crmcal.rules.linking import Linking, SearchResults, link, record_ids_in_text, search_addresses
@@ -37,6 +47,7 @@ from crmcal.state.models import Origin, ShareMode
 from crmcal.sync.actions import (
     Action,
     CreateEvent,
+    CreateItem,
     DeleteEvent,
     HoldDelete,
     Invitee,
@@ -160,6 +171,8 @@ class Inputs:
     items: tuple[Item, ...] = ()
     """Items the delta round returned (changed or new)."""
     removed: tuple[ItemRemoved, ...] = ()
+    crm_events: tuple[CrmEvent, ...] = ()
+    """This user's Events that changed in Salesforce since the org's cursor (X1)."""
     gone: frozenset[str] = frozenset()
     """Ids of removed items confirmed deleted (a tombstone can also mean "left the window")."""
     tracked: Mapping[str, TrackedItem] = field(default_factory=dict)
@@ -676,6 +689,26 @@ class _Planner:
                 if t.status == HELD and t.event_id:
                     self.unshare(t, t.snapshot.subject if t.snapshot else "", ("X7", "X5"))
 
+    def downsync(self) -> None:
+        """X1: Events a user made in Salesforce (owned by them, in the window, not made or linked
+        by crmcal) appear in their Outlook calendar with the `Salesforce` category."""
+        if not self.org.sync_salesforce_calendar:
+            return
+        if self.us.direction is Direction.OUTLOOK_TO_SALESFORCE:  # G3: Outlook is master
+            return
+        categories = (cat.SALESFORCE, cat.TRACKED.category)
+        for ev in self.i.crm_events:
+            if ev.id is None or ev.is_deleted or ev.is_child or ev.owner_id != self.ctx.owner_id:
+                continue
+            if ev.classic_recurrence or ev.lightning_recurrence or ev.recurrence_activity_id:
+                continue  # series come down with X8 (issue #7)
+            if ev.id in self.i.events or ev.id in self.claimed:
+                continue  # crmcal made it, or linked it (D2 in this very plan)
+            draft = item_draft(ev, categories)
+            if draft is None or not self.ctx.window.touches(draft.start, draft.end):
+                continue
+            self.emit(CreateItem(self.ctx.mailbox, draft, ev, synced_values(ev)))
+
     def guard(self) -> None:
         """X7: stop before deleting more than `mass_delete_guard` Events, or more than half of
         the user's linked Events (two or more), unless confirmed; keep and explain them."""
@@ -726,11 +759,45 @@ class _Planner:
             self.emit(Note(_ref(item), f"not auto-shared: {skip.value}"))
 
 
+def item_draft(ev: CrmEvent, org_categories: tuple[str, ...]) -> ItemDraft | None:
+    """X1: the Outlook item for a Salesforce Event (None when it has no time to show)."""
+    if ev.is_all_day and ev.activity_date is not None:
+        days = max((ev.duration_minutes or 1440) // 1440, 1)
+        first = datetime(
+            ev.activity_date.year, ev.activity_date.month, ev.activity_date.day, tzinfo=UTC
+        )
+        start, end = first, first + timedelta(days=days)
+    elif ev.start is not None and ev.end is not None:
+        start, end = ev.start, ev.end
+    else:
+        return None
+    show = {"Free": ShowAs.FREE, "OutOfOffice": ShowAs.OOF}.get(ev.show_as.value, ShowAs.BUSY)
+    return ItemDraft(
+        subject=ev.subject,
+        start=start,
+        end=end,
+        time_zone="UTC",
+        is_all_day=ev.is_all_day,
+        body=ev.description,
+        location=ev.location,
+        sensitivity=Sensitivity.PRIVATE if ev.is_private else Sensitivity.NORMAL,
+        show_as=show,
+        categories=org_categories,
+        reminder_on=ev.is_reminder_set,
+        reminder_minutes=int((start - ev.reminder_at).total_seconds() // 60)
+        if ev.is_reminder_set and ev.reminder_at
+        else 0,
+        salesforce_event_id=ev.id,
+        transaction_id=f"crmcal-{ev.id}",
+    )
+
+
 def plan(inputs: Inputs) -> Plan:
     """Phase 2: the actions for one session of one user."""
     p = _Planner(inputs)
     p.removed()
     for item in in_play(inputs.items, inputs.tracked):
         p.decide(item)
+    p.downsync()
     p.guard()
     return Plan(tuple(p.out))

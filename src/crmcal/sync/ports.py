@@ -8,7 +8,15 @@ from datetime import datetime
 from typing import Protocol
 
 from crmcal.connectors.results import WriteResult
-from crmcal.domain import CalendarChanges, CrmEvent, CrmUser, EventRelation, Item, RecordRef
+from crmcal.domain import (
+    CalendarChanges,
+    CrmEvent,
+    CrmUser,
+    EventRelation,
+    Item,
+    ItemDraft,
+    RecordRef,
+)
 from crmcal.domain.crm import CrmOpportunity
 
 Scalar = str | int | float | bool | None
@@ -28,6 +36,8 @@ class CalendarPort(Protocol):
     def ensure_categories(self, mailbox: str, wanted: Mapping[str, str]) -> object: ...
 
     def get_items(self, mailbox: str, ids: Sequence[str]) -> list[Item]: ...
+
+    def create_items(self, mailbox: str, drafts: Sequence[ItemDraft]) -> list[WriteResult[int]]: ...
 
 
 class CrmPort(Protocol):

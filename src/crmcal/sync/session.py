@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from crmcal.connectors.errors import AuthError, ConnectorError
-from crmcal.domain import CalendarChanges, OrgSettings, RecordRef, UserConfig
+from crmcal.domain import CalendarChanges, CrmEvent, OrgSettings, RecordRef, UserConfig
 from crmcal.domain.crm import CrmOpportunity
 from crmcal.rules.linking import OpportunityFacts, SearchResults
 from crmcal.rules.participants import Directory
@@ -151,6 +151,7 @@ def run_user_session(
     trigger: str = "schedule",
     shared_activities: bool = True,
     allow_mass_delete: bool = False,
+    crm_events: tuple[CrmEvent, ...] = (),
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
     systemic ones (auth, limits, service down) end the session as failed and count for I3."""
@@ -194,7 +195,9 @@ def run_user_session(
                     directory, salesforce_users={**directory.salesforce_users, **extra}
                 )
                 ctx = replace(ctx, directory=directory)
-        by_guid, events = _state_for(store, lk.guids, tracked.values())
+        by_guid, events = _state_for(
+            store, lk.guids, tracked.values(), [e.id for e in crm_events if e.id]
+        )
         found = search(crm, lk, ctx)
         existing = _existing(crm, lk, items, tracked, ctx)
         p = plan(
@@ -203,6 +206,7 @@ def run_user_session(
                 items=changes.items,
                 removed=changes.removed,
                 gone=_confirm_gone(calendar, mailbox, changes, tracked),
+                crm_events=crm_events,
                 tracked=tracked,
                 by_guid=by_guid,
                 events=events,
@@ -271,11 +275,15 @@ def _confirm_gone(
 
 
 def _state_for(
-    store: StateStore, guids: Iterable[str], tracked: Iterable[TrackedItem]
+    store: StateStore,
+    guids: Iterable[str],
+    tracked: Iterable[TrackedItem],
+    more_event_ids: Iterable[str] = (),
 ) -> tuple[dict[str, tuple[TrackedItem, ...]], dict[str, KnownEvent]]:
-    """Tracked items of every mailbox and known Events for the GUIDs and links in play."""
+    """Tracked items of every mailbox and known Events for the GUIDs, links and Salesforce
+    changes in play."""
     guid_list = sorted(set(guids))
-    event_ids = sorted({t.event_id for t in tracked if t.event_id})
+    event_ids = sorted({t.event_id for t in tracked if t.event_id} | set(more_event_ids))
     by_guid: dict[str, tuple[TrackedItem, ...]] = {}
     events: dict[str, KnownEvent] = {}
     with store.session() as s:

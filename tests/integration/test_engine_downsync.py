@@ -1,0 +1,83 @@
+"""Salesforce to Outlook (issue #6, first part): X1 over HTTP, with the org-level read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crmcal.domain import Direction, UserSettings
+from tests.integration.conftest import World
+
+ANA = "ana@contoso.example"
+MARIA = "maria@fabrikam.example"
+
+
+def _items(world: World, mailbox: str) -> list[object]:
+    return world.calendar.calendar_view(
+        mailbox, world.now - timedelta(days=30), world.now + timedelta(days=90)
+    )
+
+
+def test_X1_event_made_in_salesforce_appears_in_outlook_once(world: World) -> None:
+    world.person(ANA)
+    uid = world.sf_ids[ANA]
+    start = (world.now + timedelta(days=3)).replace(minute=0, second=0)
+    eid = world.sb.salesforce.add_event(uid, "Call planned in Salesforce", start, start + timedelta(minutes=45),
+                                        Location="Phone", Description="Notes from SF")  # fmt: skip
+    [r] = world.sync()
+    assert r.outcome.created_items == 1
+    [item] = _items(world, ANA)
+    assert item.subject == "Call planned in Salesforce"  # type: ignore[attr-defined]
+    assert (item.start, item.end) == (start, start + timedelta(minutes=45))  # type: ignore[attr-defined]
+    assert item.categories == ("Salesforce", "Status: Tracked successfully.")  # type: ignore[attr-defined]
+    assert item.location == "Phone"  # type: ignore[attr-defined]
+    for _ in range(2):
+        world.sync()
+    assert len(_items(world, ANA)) == 1  # no second copy
+    assert [e.id for e in world.events()] == [eid]  # and no Event echoed back up
+
+
+def test_X1_events_crmcal_made_never_come_back_down(world: World) -> None:
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    world.meeting(ANA, "Shared from Outlook", (MARIA,))
+    for _ in range(3):
+        world.sync()
+    assert len(_items(world, ANA)) == 1
+    assert len(world.events()) == 1
+
+
+def test_X1_off_by_setting_and_G3_outlook_master(world: World) -> None:
+    world.person(ANA)
+    start = world.now + timedelta(days=2)
+    world.sb.salesforce.add_event(
+        world.sf_ids[ANA], "Not wanted below", start, start + timedelta(hours=1)
+    )
+    world.org = world.org.model_copy(update={"sync_salesforce_calendar": False})
+    world.sync()
+    assert _items(world, ANA) == []
+    world.org = world.org.model_copy(update={"sync_salesforce_calendar": True})
+    u = world.users[ANA]
+    world.users[ANA] = u.model_copy(
+        update={"settings": UserSettings(direction=Direction.OUTLOOK_TO_SALESFORCE)}
+    )
+    world.sync()
+    assert _items(world, ANA) == []
+
+
+def test_X1_only_events_in_the_window(world: World) -> None:
+    world.person(ANA)
+    far = world.now + timedelta(days=200)
+    world.sb.salesforce.add_event(world.sf_ids[ANA], "Far away", far, far + timedelta(hours=1))
+    world.sync()
+    assert _items(world, ANA) == []
+
+
+def test_org_level_read_is_one_salesforce_query_per_cycle(world: World) -> None:
+    """DESIGN 5 / #5's goal: a cycle with nothing changed costs one Salesforce call for the org."""
+    for i in range(5):
+        world.person(f"user{i}@contoso.example")
+    world.sync()
+    world.sync()
+    before = world.crm.total_calls
+    world.sync()
+    assert world.crm.total_calls - before == 1
