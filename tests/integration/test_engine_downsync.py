@@ -81,3 +81,53 @@ def test_org_level_read_is_one_salesforce_query_per_cycle(world: World) -> None:
     before = world.crm.total_calls
     world.sync()
     assert world.crm.total_calls - before == 1
+
+
+BEN = "ben@contoso.example"
+
+
+def test_X3_event_deleted_in_salesforce_outlook_born_item_only_loses_categories(
+    world: World,
+) -> None:
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Deleted in Salesforce", (BEN, MARIA))
+    world.set_categories(ANA, rec.id, ("Mine",))
+    world.respond(BEN, world.copy_of(BEN, rec))
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.delete("Event", ev.id)  # type: ignore[arg-type]
+    world.sync()
+    assert world.item(ANA, rec.id).categories == ("Mine",)
+    assert world.item(BEN, world.copy_of(BEN, rec)).categories == ()
+    for _ in range(2):
+        world.sync()
+    assert world.events() == []  # not shared again by itself
+    assert world.item(ANA, rec.id).categories == ("Mine",)
+
+
+def test_X3_event_deleted_in_salesforce_salesforce_born_item_goes(world: World) -> None:
+    world.person(ANA)
+    start = (world.now + timedelta(days=3)).replace(minute=0, second=0)
+    eid = world.sb.salesforce.add_event(
+        world.sf_ids[ANA], "Made in Salesforce", start, start + timedelta(hours=1)
+    )
+    world.sync()
+    assert len(_items(world, ANA)) == 1
+    world.sb.salesforce.delete("Event", eid)
+    [r] = world.sync()
+    assert r.outcome.deleted_items == 1
+    assert _items(world, ANA) == []
+
+
+def test_X3_setting_deletes_outlook_born_items_too(world: World) -> None:
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    world.org = world.org.model_copy(update={"salesforce_delete_removes_outlook_items": True})
+    world.meeting(ANA, "Gone everywhere", (MARIA,))
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.delete("Event", ev.id)  # type: ignore[arg-type]
+    world.sync()
+    assert _items(world, ANA) == []

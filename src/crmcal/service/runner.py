@@ -81,6 +81,7 @@ def run_sync(
     ]
     # One Salesforce read for the whole org per cycle (DESIGN principle 5), shared by the users.
     by_owner: dict[str, list[CrmEvent]] = {}
+    deleted: frozenset[str] = frozenset()
     new_cursor: datetime | None = None
     if cfg.org.sync_salesforce_calendar and chosen:
         cur = store.get_cursor(SALESFORCE_MODSTAMP, "org")
@@ -88,6 +89,7 @@ def run_sync(
         changes = crm.events_changed_since(since, [u.salesforce_user_id for u in chosen])
         for ev in changes.events:
             by_owner.setdefault(ev.owner_id, []).append(ev)
+        deleted = frozenset(changes.deleted_ids)
         new_cursor = changes.cursor
     results: list[SessionResult] = []
     for user in chosen:
@@ -103,6 +105,7 @@ def run_sync(
             shared_activities=sa,
             allow_mass_delete=allow_mass_delete,
             crm_events=tuple(by_owner.get(user.salesforce_user_id, ())),
+            crm_deleted=deleted,
         )
         results.append(r)
         if progress is not None:

@@ -123,12 +123,22 @@ class DeleteEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteItem:
+    """X3: delete an Outlook item whose Event was deleted in Salesforce."""
+
+    item: ItemRef
+    rules: tuple[str, ...] = ("X3",)
+
+
+@dataclass(frozen=True, slots=True)
 class Unlink:
-    """Forget an item's link (state only); `event_gone` forgets the Event too."""
+    """Forget an item's link (state only); `event_gone` forgets the Event too (once no other
+    mailbox's item points at it); `deleted_elsewhere` says Salesforce already deleted it."""
 
     item: ItemRef
     event_id: str | None = None
     event_gone: bool = False
+    deleted_elsewhere: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +212,7 @@ Action = (
     | SyncRelations
     | SetCategories
     | CreateItem
+    | DeleteItem
     | DeleteEvent
     | Unlink
     | HoldDelete

@@ -39,6 +39,7 @@ from crmcal.sync.actions import (
     CreateEvent,
     CreateItem,
     DeleteEvent,
+    DeleteItem,
     HoldDelete,
     ItemRef,
     LinkItem,
@@ -69,6 +70,8 @@ class Outcome:
     created_items: int = 0
     """X1: Outlook items made for Salesforce Events."""
     deleted: int = 0
+    deleted_items: int = 0
+    """X3: Outlook items deleted because their Event was."""
     linked: int = 0
     adopted: int = 0
     updated: int = 0
@@ -83,6 +86,7 @@ class Outcome:
             "created": self.created,
             "created_items": self.created_items,
             "deleted": self.deleted,
+            "deleted_items": self.deleted_items,
             "linked": self.linked,
             "adopted": self.adopted,
             "updated": self.updated,
@@ -127,6 +131,8 @@ class Executor:
         """`guid|owner` -> Event id, for LinkItem actions that point at a pending create."""
         self.deleted: set[str] = set()
         """Event ids deleted in this run."""
+        self.failed_deletes: set[tuple[str, str]] = set()
+        """(mailbox, item id) of Outlook items that could not be deleted."""
         self.failed_items: dict[tuple[str, str], tuple[str, cat.Status, str, Item | None]] = {}
         """(mailbox, item id) -> (reason, status, message, item) for items whose write failed."""
 
@@ -139,6 +145,7 @@ class Executor:
         self.sync_relations(plan.of(SyncRelations))
         self.create_items(plan.of(CreateItem))
         self.delete_events(plan.of(DeleteEvent))
+        self.delete_items(plan.of(DeleteItem))
         self.unlink(plan.of(Unlink))
         self.hold(plan.of(HoldDelete))
         self.set_categories(plan.of(SetCategories))
@@ -445,22 +452,52 @@ class Executor:
                 self.out.log.append(f"{d.event_id}: not deleted: {r.error if r else 'no result'}")
         self._close(intents, ok)
 
+    def delete_items(self, deletes: list[DeleteItem]) -> None:
+        """X3: delete Outlook items (per mailbox, `$batch`); an item already gone is fine."""
+        by_mailbox: dict[str, list[DeleteItem]] = defaultdict(list)
+        for d in deletes:
+            by_mailbox[d.item.mailbox].append(d)
+        for mailbox, ds in by_mailbox.items():
+            for r in self.calendar.delete_items(mailbox, [d.item.item_id for d in ds]):
+                if r.ok or isinstance(r.error, NotFound):
+                    self.out.deleted_items += 1
+                else:
+                    self.failed_deletes.add((mailbox, str(r.key)))
+                    self.out.log.append(f"{r.key}: Outlook item not deleted: {r.error}")
+
     def unlink(self, unlinks: list[Unlink]) -> None:
         if not unlinks:
             return
         with self.store.session() as s:
             cache = self._load_links(s, [u.item for u in unlinks])
+            done: list[Unlink] = []
             for u in unlinks:
-                if u.event_gone and u.event_id and u.event_id not in self.deleted:
+                crmcal_delete_failed = (
+                    u.event_gone
+                    and u.event_id
+                    and not u.deleted_elsewhere
+                    and u.event_id not in self.deleted
+                )
+                if crmcal_delete_failed:
                     continue  # the delete failed: keep the link, the next session retries
+                if (u.item.mailbox, u.item.item_id) in self.failed_deletes:
+                    continue
                 row = cache.get((u.item.mailbox, u.item.item_id))
                 if row is not None:
                     s.delete(row)
+                done.append(u)
             s.flush()
-            gone = [u.event_id for u in unlinks if u.event_gone and u.event_id in self.deleted]
-            for ev in self._load_events(s, [g for g in gone if g]).values():
-                for other in s.scalars(select(LinkRow).where(LinkRow.event_id == ev.event_id)):
-                    s.delete(other)  # attendees' copies pointed at it too
+            gone = {u.event_id for u in done if u.event_gone and u.event_id}
+            for ev in self._load_events(s, sorted(gone)).values():
+                others = list(s.scalars(select(LinkRow).where(LinkRow.event_id == ev.event_id)))
+                if any(u.deleted_elsewhere for u in done if u.event_id == ev.event_id):
+                    # X3: other mailboxes' copies handle the deletion in their own sessions;
+                    # the Event's row goes with the last of them.
+                    if not others:
+                        s.delete(ev)
+                    continue
+                for other in others:
+                    s.delete(other)  # X4/X5: attendees' copies pointed at it too
                 s.delete(ev)
 
     def hold(self, holds: list[HoldDelete]) -> None:

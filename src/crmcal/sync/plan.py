@@ -49,6 +49,7 @@ from crmcal.sync.actions import (
     CreateEvent,
     CreateItem,
     DeleteEvent,
+    DeleteItem,
     HoldDelete,
     Invitee,
     ItemRef,
@@ -173,6 +174,8 @@ class Inputs:
     removed: tuple[ItemRemoved, ...] = ()
     crm_events: tuple[CrmEvent, ...] = ()
     """This user's Events that changed in Salesforce since the org's cursor (X1)."""
+    crm_deleted: frozenset[str] = frozenset()
+    """Events deleted in Salesforce since the org's cursor (X3)."""
     gone: frozenset[str] = frozenset()
     """Ids of removed items confirmed deleted (a tombstone can also mean "left the window")."""
     tracked: Mapping[str, TrackedItem] = field(default_factory=dict)
@@ -364,6 +367,21 @@ class _Planner:
         t = self.i.tracked.get(item.id)
         # W1: outside the window nothing is read or shared (W3's exits are issue #6).
         if not in_window(item, self.ctx.window):
+            return
+        if t is not None and t.event_id is not None and t.event_id in self.i.crm_deleted:
+            # X3: the Event was deleted in Salesforce. Salesforce-born items go from Outlook too
+            # (Outlook-born ones only with `salesforce_delete_removes_outlook_items`); others
+            # lose crmcal's categories and their link, and are not shared again by themselves.
+            ref = _ref(item)
+            if t.origin is Origin.SALESFORCE or self.org.salesforce_delete_removes_outlook_items:
+                self.emit(DeleteItem(ref))
+            else:
+                new = cat.strip(item.categories)
+                if new != item.categories:
+                    self.emit(SetCategories(ref, new, None, rules=("X3", "C4")))
+            self.emit(Unlink(ref, t.event_id, event_gone=True, deleted_elsewhere=True))
+            if t.origin is not Origin.SALESFORCE:
+                self.emit(Track(ref, None, UNSYNCED, ShareMode.AUTO))
             return
         if t is not None and t.event_id is not None and cat.wants_unsync(item.categories):
             # M5: `Salesforce Unsync` removes what crmcal created and all of crmcal's categories,

@@ -39,6 +39,8 @@ class CalendarPort(Protocol):
 
     def create_items(self, mailbox: str, drafts: Sequence[ItemDraft]) -> list[WriteResult[int]]: ...
 
+    def delete_items(self, mailbox: str, ids: Sequence[str]) -> list[WriteResult[str]]: ...
+
 
 class CrmPort(Protocol):
     """The org's Salesforce."""

@@ -152,6 +152,7 @@ def run_user_session(
     shared_activities: bool = True,
     allow_mass_delete: bool = False,
     crm_events: tuple[CrmEvent, ...] = (),
+    crm_deleted: frozenset[str] = frozenset(),
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
     systemic ones (auth, limits, service down) end the session as failed and count for I3."""
@@ -176,6 +177,16 @@ def run_user_session(
             }
         changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
         result.read = len(changes.items)
+        # X3: items whose Event was deleted in Salesforce are looked at even if Outlook did not
+        # change them (one batched read of just those items).
+        seen_ids = {i.id for i in changes.items}
+        hit = [
+            t.item_id
+            for t in tracked.values()
+            if t.event_id in crm_deleted and t.item_id not in seen_ids
+        ]
+        if hit:
+            changes = replace(changes, items=(*changes.items, *calendar.get_items(mailbox, hit)))
         ctx = Context(
             user=user,
             directory=directory,
@@ -207,6 +218,7 @@ def run_user_session(
                 removed=changes.removed,
                 gone=_confirm_gone(calendar, mailbox, changes, tracked),
                 crm_events=crm_events,
+                crm_deleted=crm_deleted,
                 tracked=tracked,
                 by_guid=by_guid,
                 events=events,
