@@ -17,10 +17,10 @@ from crmcal.domain import (
     ShowAs,
     UserSettings,
 )
+from crmcal.domain.crm import CrmOpportunity
 from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
 from crmcal.rules.linking import (
-    OpportunityFacts,
     SearchResults,
     addresses_in_text,
     choose_opportunity,
@@ -337,9 +337,15 @@ def test_L5_at_most_50_who_relations() -> None:
 
 def _opp(
     n: int, *, owner: str = ANN_ID, closed: bool = False, close: date | None = None, mod: int = 0
-) -> OpportunityFacts:
-    return OpportunityFacts(
-        f"006{n:015d}", "001000000000000009", owner, closed, close, NOW - timedelta(days=30 - mod)
+) -> CrmOpportunity:
+    return CrmOpportunity(
+        id=f"006{n:015d}",
+        name=f"Opp {n}",
+        account_id="001000000000000009",
+        owner_id=owner,
+        is_closed=closed,
+        close_date=close,
+        last_modified=NOW - timedelta(days=30 - mod),
     )
 
 

@@ -6,24 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from crmcal.domain import EmailAddress, Item, OrgSettings, RecordRef, RecordType, record_type_of
+from crmcal.domain.crm import CrmOpportunity
 
 MAX_WHO_RELATIONS = 50
 """L5: with Shared Activities an Event relates to up to 50 Contacts (or 1 Lead)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OpportunityFacts:
-    """What L6 needs to know of an Opportunity."""
-
-    id: str
-    account_id: str
-    owner_id: str
-    is_closed: bool
-    close_date: date | None
-    last_modified: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +23,7 @@ class SearchResults:
     """Contacts and Leads by lower-cased e-mail (L2)."""
     accounts_by_domain: Mapping[str, RecordRef]
     """Accounts whose Website matches a domain (L3)."""
-    opportunities: Mapping[str, tuple[OpportunityFacts, ...]]
+    opportunities: Mapping[str, tuple[CrmOpportunity, ...]]
     """Opportunities by Account Id (L6)."""
     records: Mapping[str, RecordRef]
     """Records found by id (L4: ids and URLs in appointments)."""
@@ -122,12 +111,12 @@ def search_domains(
 
 
 def choose_opportunity(
-    opps: Iterable[OpportunityFacts], owner_id: str, today: date
-) -> OpportunityFacts | None:
+    opps: Iterable[CrmOpportunity], owner_id: str, today: date
+) -> CrmOpportunity | None:
     """L6: the user's most recently modified Opportunity that is open, or closed within 365 days,
     or closing within 180 days."""
 
-    def relevant(o: OpportunityFacts) -> bool:
+    def relevant(o: CrmOpportunity) -> bool:
         if o.owner_id != owner_id:
             return False
         if not o.is_closed:
@@ -139,7 +128,8 @@ def choose_opportunity(
         ) <= o.close_date or today <= o.close_date <= today + timedelta(days=180)
 
     candidates = [o for o in opps if relevant(o)]
-    return max(candidates, key=lambda o: (o.last_modified, o.id), default=None)
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return max(candidates, key=lambda o: (o.last_modified or oldest, o.id), default=None)
 
 
 def link(

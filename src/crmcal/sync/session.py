@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CalendarChanges, CrmEvent, OrgSettings, RecordRef, UserConfig
 from crmcal.domain.crm import CrmOpportunity
-from crmcal.rules.linking import OpportunityFacts, SearchResults
+from crmcal.rules.linking import SearchResults
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.state import StateStore
@@ -103,14 +103,6 @@ def _known(row: EventRow) -> KnownEvent:
     )
 
 
-def _opp(o: CrmOpportunity) -> OpportunityFacts | None:
-    if not o.account_id or not o.owner_id or o.last_modified is None:
-        return None
-    return OpportunityFacts(
-        o.id, o.account_id, o.owner_id, o.is_closed, o.close_date, o.last_modified
-    )
-
-
 def search(crm: CrmPort, lk: Lookups, ctx: Context) -> SearchResults:
     """Run the session's lookups: one call per kind (L2, L3, L4, L6), none when nothing is asked."""
     people: dict[str, tuple[RecordRef, ...]] = {}
@@ -130,12 +122,11 @@ def search(crm: CrmPort, lk: Lookups, ctx: Context) -> SearchResults:
     account_ids = {r.account_id for rs in people.values() for r in rs if r.account_id}
     account_ids |= {a.id for a in accounts.values()}
     account_ids |= {r.account_id for r in records.values() if r.account_id}
-    opps: dict[str, tuple[OpportunityFacts, ...]] = {}
+    opps: dict[str, tuple[CrmOpportunity, ...]] = {}
     if account_ids:
         for o in crm.open_opportunities(sorted(account_ids)):
-            f = _opp(o)
-            if f is not None:
-                opps[f.account_id] = (*opps.get(f.account_id, ()), f)
+            if o.account_id:
+                opps[o.account_id] = (*opps.get(o.account_id, ()), o)
     return SearchResults(people, accounts, opps, records)
 
 
