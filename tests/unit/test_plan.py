@@ -496,3 +496,19 @@ def test_X7_more_than_the_guard_setting() -> None:
     p = plan(Inputs(ctx(ANN), removed=removed, gone=gone_ids, tracked=tracked, events=events))
     assert p.of(DeleteEvent) == []
     assert len(p.of(HoldDelete)) == 21
+
+
+def test_R1_series_not_shared_without_recurring_sync() -> None:
+    """R1: series sync needs `recurring_sync`; auto-share passes occurrences by, and a manual
+    share is refused with a clear reason rather than synced as unrelated single Events."""
+    from crmcal.domain import ItemType
+
+    occ = item(mailbox=ANN, attendees=(EU1,), type=ItemType.OCCURRENCE, series_master_id="M1")
+    p = plan(Inputs(ctx(ANN), items=(occ,), search=FOUND))
+    assert p.of(CreateEvent) == []
+    assert p.of(RaiseIssue) == []
+    marked = replace(occ, categories=("Salesforce",))
+    p = plan(Inputs(ctx(ANN), items=(marked,), search=FOUND))
+    assert p.of(CreateEvent) == []
+    assert "recurring_sync" in p.of(SetCategories)[0].categories[-1]
+    assert p.of(RaiseIssue)[0].reason == "not_synced"

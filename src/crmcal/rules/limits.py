@@ -22,6 +22,16 @@ def cannot_sync(item: Item, org: OrgSettings) -> CannotSync | None:
     """The first reason the item cannot be shared, or None."""
     if item.end < item.start:
         return CannotSync("end_before_start", "the item ends before it starts")
+    if item.is_recurring and not item.is_all_day:
+        if not org.recurring_sync:
+            return CannotSync(
+                "recurring_sync_off",
+                "recurring series are not synced (org setting recurring_sync is off)",
+            )
+        return CannotSync(
+            "recurring_not_yet",
+            "recurring series are not synced by this version of crmcal yet",
+        )
     length = item.end - item.start
     if item.is_all_day:
         if item.is_recurring:

@@ -522,6 +522,11 @@ class _Planner:
 
         # N1, N2, R6, Y3: items that cannot sync (only when someone wants them shared).
         bad = cannot_sync(item, self.org)
+        if bad is not None and bad.code == "recurring_sync_off" and not manual:
+            # R1: without `recurring_sync`, auto-share passes series by (no error for the user).
+            self.forget(item, t, None)
+            self.emit(Note(ref, "not auto-shared: recurring (recurring_sync is off)", ("R1",)))
+            return
         lk = self.linking(item, p)
         hist = historical(item, self.ctx.enabled_at, self.org)
         skip = autoshare_skip(item, p, self.us, self.org, linked=lk.linked, historical=hist)
