@@ -116,3 +116,19 @@ def test_X7_mass_delete_guard_then_confirmed(world: World) -> None:
                    users=[ANA], allow_mass_delete=True)  # fmt: skip
     assert r.outcome.deleted == 3
     assert [e.subject for e in world.events()] == ["Bulk 3"]
+
+
+def test_X5_Y3_unreadable_item_is_not_taken_for_deleted(world: World) -> None:
+    """Review finding: a tombstone plus a read that errors (not a 404) must not delete the Event."""
+    _setup(world)
+    rec = world.meeting(ANA, "Still there, just unreadable", (MARIA,))
+    world.sync()
+    far = (world.now + timedelta(days=120)).replace(minute=0, second=0)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    world.sb.graph.update_event(ANA, rec.id, {
+        "start": {"dateTime": far.strftime(fmt), "timeZone": "UTC"},
+        "end": {"dateTime": (far + timedelta(hours=1)).strftime(fmt), "timeZone": "UTC"},
+    })  # fmt: skip
+    world.sb.graph.corrupt_event(ANA, rec.id, {"start": {"dateTime": "garbage", "timeZone": "UTC"}})
+    world.sync()
+    assert [e.subject for e in world.events()] == ["Still there, just unreadable"]

@@ -3,6 +3,7 @@ plus required fields, exactly-once creation, crash recovery, and the demo itself
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,12 @@ def test_O5_crash_between_create_and_state_write_leaves_no_duplicate(
     assert world.item(ANA, rec.id).categories == ("Salesforce", TRACKED)
     world.sync()
     assert [e.id for e in world.events()] == [ev.id]
+    # the open intent was reconciled: the Event counts as crmcal's own, so X5 removes it later
+    open_intents = world.store.open_intents(ANA)  # type: ignore[union-attr]
+    assert open_intents == []
+    world.sb.graph.delete_event(ANA, rec.id)
+    world.sync()
+    assert world.events() == []
 
 
 def test_demo_is_correct_and_idempotent(tmp_path: Path) -> None:
@@ -280,3 +287,45 @@ def test_Y3_malformed_item_is_an_issue_and_the_session_goes_on(world: World) -> 
     assert [e.subject for e in world.events()] == ["Fine"]
     [issue] = world.store.open_issues(ANA)  # type: ignore[union-attr]
     assert (issue.reason, issue.item_id) == ("unreadable_item", bad.id)
+
+
+def test_D2_adopted_event_gets_the_items_links_and_fields(world: World) -> None:
+    """An Event made by hand (no Who, another Location) is linked, then given what sharing would
+    have written: the item's fields and Initial Search's Who (review finding)."""
+    world.person(ANA)
+    maria = world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Made by hand too", (MARIA,), location={"displayName": "Room 7"})
+    it = world.item(ANA, rec.id)
+    other = world.sb.salesforce.add_event(world.sf_ids[ANA], "Made by hand too", it.start, it.end,
+                                          Location="somewhere else")  # fmt: skip
+    world.sync()
+    [ev] = world.events()
+    assert ev.id == other
+    assert ev.who_id == maria
+    assert ev.location == "Room 7"
+
+
+def test_D2_all_day_item_in_a_local_zone_matches_the_existing_event(world: World) -> None:
+    """Salesforce keeps an all-day Event at midnight UTC of its date, the item starts at local
+    midnight: D2 must still find it (review finding)."""
+    from datetime import date
+
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    day = (world.now + timedelta(days=5)).date()
+    body = {
+        "subject": "All-day workshop",
+        "isAllDay": True,
+        "start": {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {
+            "dateTime": f"{(day + timedelta(days=1)).isoformat()}T00:00:00",
+            "timeZone": "W. Europe Standard Time",
+        },
+        "attendees": [{"type": "required", "emailAddress": {"address": MARIA}}],
+    }
+    world.sb.graph.seed_event(ANA, body)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    world.sb.salesforce.add_event(world.sf_ids[ANA], "All-day workshop", midnight, midnight + timedelta(days=1),
+                                  IsAllDayEvent=True, ActivityDate=date(day.year, day.month, day.day).isoformat())  # fmt: skip
+    world.sync()
+    assert [e.subject for e in world.events()] == ["All-day workshop"]

@@ -28,9 +28,10 @@ class RetryPolicy:
         return status in self.retry_statuses and attempt < self.max_attempts
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before try `attempt + 1`."""
+        """Seconds to wait before try `attempt + 1`. A server's `Retry-After` is obeyed in full
+        (never shortened); `gives_up` says when it is longer than this call may wait."""
         if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_delay)
+            return retry_after
         raw = min(self.base_delay * (2.0 ** (attempt - 1)), self.max_delay)
         return raw * (1 + random.uniform(-self.jitter, self.jitter))
 

@@ -17,13 +17,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crmcal.connectors.errors import ConnectorError, NotFound, SystemicError
-from crmcal.domain import EventRelation, Item, OrgSettings, RelationStatus
+from crmcal.domain import CrmEvent, EventRelation, Item, OrgSettings, RelationStatus
 from crmcal.rules import categories as cat
 from crmcal.state import StateStore
 from crmcal.state.models import (
@@ -275,7 +275,17 @@ class Executor:
                     side="salesforce",
                     action="create_event",
                     key=c.key,
-                    payload={"item_id": c.item.item_id, "subject": c.event.subject},
+                    payload={
+                        "item_id": c.item.item_id,
+                        "guid": c.item.guid,
+                        "owner_id": c.event.owner_id,
+                        "subject": c.event.subject,
+                        "start": _natural_start(c.event),
+                        "share_mode": c.share_mode.value,
+                        "synced": dict(c.synced),
+                        "who_id": c.event.who_id,
+                        "what_id": c.event.what_id,
+                    },
                 )
                 for c in creates
             ]
@@ -799,6 +809,13 @@ def _status(s: str) -> RelationStatus:
     return {"Accepted": RelationStatus.ACCEPTED, "Declined": RelationStatus.DECLINED}.get(
         s, RelationStatus.NEW
     )
+
+
+def _natural_start(ev: CrmEvent) -> str:
+    """Where Salesforce puts the Event's start: the instant, or midnight UTC of an all-day date."""
+    if ev.is_all_day and ev.activity_date is not None:
+        return f"{ev.activity_date.isoformat()}T00:00:00+00:00"
+    return ev.start.astimezone(UTC).isoformat() if ev.start else ""
 
 
 def _master(categories: tuple[str, ...]) -> dict[str, str]:

@@ -262,7 +262,13 @@ def lookups(
         if not item.is_meeting:
             for rid in record_ids_in_text(item.subject, item.location, item.body):
                 ids.setdefault(rid, None)
-        ev = event_from_item(item, owner_id=ctx.owner_id, org=ctx.directory.org, first_share=False)
+        ev = event_from_item(
+            item,
+            owner_id=ctx.owner_id,
+            org=ctx.directory.org,
+            tz=ctx.zone(item.start_time_zone),
+            first_share=False,
+        )
         keys.setdefault(natural_key(ctx.owner_id, ev), None)
     return Lookups(
         addresses=tuple(addrs),
@@ -608,6 +614,8 @@ class _Planner:
         for eid in self.i.existing.get(natural_key(self.ctx.owner_id, ev), ()):
             if eid not in known:
                 self.claimed.add(eid)
+                # D2: link it, then make it what sharing would have made: the item's fields
+                # (U1, an empty base so every field is written) and its links and invitees.
                 self.emit(
                     LinkItem(
                         ref,
@@ -615,10 +623,28 @@ class _Planner:
                         mode,
                         adopted=True,
                         owner_id=self.ctx.owner_id,
-                        synced=synced,
+                        synced={},
                         rules=("D2",),
                     )
                 )
+                self.emit(UpdateEvent(eid, synced, synced, item=ref, rules=("D2", "U1")))
+                adopt_inv = (
+                    _invitees(item, self.ctx.directory, self.ctx.mailbox)
+                    if sc is Scenario.YOU_ORGANIZE and not item.is_private
+                    else ()
+                )
+                if not item.is_private and (who or what or adopt_inv):
+                    self.emit(
+                        SyncRelations(
+                            eid,
+                            add_invitees=adopt_inv,
+                            who_id=who,
+                            what_id=what,
+                            who_relations=whos,
+                            set_links=bool(who or what),
+                            rules=("D2", "P1", "L5"),
+                        )
+                    )
                 self.emit(
                     Note(ref, f"linked existing Event {eid} instead of creating one", ("D2",))
                 )

@@ -15,6 +15,7 @@ from crmcal.domain import (
     EventRelation,
     Item,
     ItemDraft,
+    ItemError,
     RecordRef,
 )
 from crmcal.domain.crm import CrmOpportunity
@@ -36,6 +37,10 @@ class CalendarPort(Protocol):
     def ensure_categories(self, mailbox: str, wanted: Mapping[str, str]) -> object: ...
 
     def get_items(self, mailbox: str, ids: Sequence[str]) -> list[Item]: ...
+
+    def fetch_items(
+        self, mailbox: str, ids: Sequence[str]
+    ) -> tuple[list[Item], list[ItemError]]: ...
 
     def create_items(self, mailbox: str, drafts: Sequence[ItemDraft]) -> list[WriteResult[int]]: ...
 
@@ -62,6 +67,8 @@ class CrmPort(Protocol):
     ) -> list[CrmEvent]: ...
 
     def events_by_ids(self, ids: Sequence[str]) -> list[CrmEvent]: ...
+
+    def events_by_guid(self, guids: Sequence[str], field: str | None = None) -> list[CrmEvent]: ...
 
     def create_events(self, events: Sequence[CrmEvent]) -> list[WriteResult[int]]: ...
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -47,6 +47,7 @@ from crmcal.sync.plan import (
     plan,
 )
 from crmcal.sync.ports import CalendarPort, CrmPort
+from crmcal.sync.reconcile import reconcile
 
 log = logging.getLogger("crmcal.sync")
 
@@ -157,6 +158,7 @@ def run_user_session(
     outcome_ok: bool | None = None
     expired = False
     try:
+        reconcile(store, crm, mailbox)  # O5: settle what an interrupted session left open
         with store.session() as s:  # one read transaction for what the session starts from
             health = s.get(UserHealthRow, mailbox)
             enabled_at = health.enabled_at if health is not None and health.enabled_at else now
@@ -177,7 +179,12 @@ def run_user_session(
             if t.event_id in crm_deleted and t.item_id not in seen_ids
         ]
         if hit:
-            changes = replace(changes, items=(*changes.items, *calendar.get_items(mailbox, hit)))
+            reread, unreadable = calendar.fetch_items(mailbox, hit)
+            changes = replace(
+                changes,
+                items=(*changes.items, *reread),
+                errors=(*changes.errors, *unreadable),
+            )
         ctx = Context(
             user=user,
             directory=directory,
@@ -273,8 +280,11 @@ def _confirm_gone(
     ids = [r.id for r in changes.removed if (t := tracked.get(r.id)) and t.event_id]
     if not ids:
         return frozenset()
-    still = {i.id for i in calendar.get_items(mailbox, ids)}
-    return frozenset(i for i in ids if i not in still)
+    items, errors = calendar.fetch_items(mailbox, ids)
+    # Only a real "not found" is a deletion: an item that answered with an error or an
+    # unreadable body still exists as far as anyone knows, so its Event is left alone.
+    unknown = {i.id for i in items} | {e.item_id for e in errors}
+    return frozenset(i for i in ids if i not in unknown)
 
 
 def _state_for(
@@ -302,6 +312,12 @@ def _state_for(
     return by_guid, events
 
 
+def _key_start(when: str) -> datetime:
+    if len(when) == 10:  # an all-day date
+        return datetime.fromisoformat(when).replace(tzinfo=UTC)
+    return datetime.fromisoformat(when.replace("Z", "+00:00"))
+
+
 def _existing(
     crm: CrmPort,
     lk: Lookups,
@@ -315,7 +331,8 @@ def _existing(
     ]
     if not candidates or not lk.natural_keys:
         return {}
-    starts = sorted({i.start for i in candidates})
+    # Salesforce puts an all-day Event at midnight UTC of its date: use the natural keys' starts.
+    starts = sorted({_key_start(k[2]) for k in lk.natural_keys if k[2]})
     out: dict[NaturalKey, tuple[str, ...]] = {}
     for ev in crm.events_by_natural_keys([ctx.owner_id], starts):
         if ev.id is None:

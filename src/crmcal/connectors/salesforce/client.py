@@ -172,6 +172,10 @@ class SalesforceClient:
         attempt = 0
         refreshed = False
         waited = 0.0
+        # Creating records is not idempotent: after a timeout or a 5xx the server may have done
+        # it. Such requests are retried only when they surely never arrived (connection refused);
+        # otherwise the error surfaces and the journaled intent is reconciled next session (O5).
+        idempotent = not (method == "POST" and kind.startswith("collections"))
         while True:
             attempt += 1
             tok = self._ensure_token()
@@ -188,8 +192,10 @@ class SalesforceClient:
                 )
             except httpx.TransportError as e:
                 delay = self._retry.delay(attempt)
+                never_arrived = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
                 if (
-                    attempt < self._retry.max_attempts
+                    (idempotent or never_arrived)
+                    and attempt < self._retry.max_attempts
                     and waited + delay <= self._retry.max_total_wait
                 ):
                     waited += delay
@@ -203,7 +209,7 @@ class SalesforceClient:
                 self._ensure_token(stale=tok)
                 attempt -= 1
                 continue
-            if status in _RETRY_STATUSES and status in self._retry.retry_statuses:
+            if idempotent and status in _RETRY_STATUSES and status in self._retry.retry_statuses:
                 delay = self._retry.delay(attempt)
                 if self._retry.should_retry(status, attempt) and (
                     waited + delay <= self._retry.max_total_wait
@@ -451,8 +457,13 @@ class SalesforceClient:
         head += f"StartDateTime >= {soql.literal(lo)} AND StartDateTime <= {soql.literal(hi)}"
         head += " AND OwnerId IN "
         out: list[CrmEvent] = []
-        for ev in self._events(self._query_in(head, owners)):
-            if ev.start is not None and ev.start.astimezone(UTC).replace(microsecond=0) in wanted:
+        unreadable: list[tuple[str, str]] = []  # skipped: one bad Event must not stop D2 (Y3)
+        for ev in self._events(self._query_in(head, owners), unreadable):
+            at = ev.start
+            if ev.is_all_day and ev.activity_date is not None:  # midnight UTC of its date
+                d = ev.activity_date
+                at = datetime(d.year, d.month, d.day, tzinfo=UTC)
+            if at is not None and at.astimezone(UTC).replace(microsecond=0) in wanted:
                 out.append(ev)
         return out
 
