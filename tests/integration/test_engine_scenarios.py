@@ -329,3 +329,23 @@ def test_D2_all_day_item_in_a_local_zone_matches_the_existing_event(world: World
                                   IsAllDayEvent=True, ActivityDate=date(day.year, day.month, day.day).isoformat())  # fmt: skip
     world.sync()
     assert [e.subject for e in world.events()] == ["All-day workshop"]
+
+
+def test_M6_U1_item_made_private_after_sharing(world: World) -> None:
+    """A shared item turned private: the Event becomes private and loses its links, which
+    Salesforce requires (review finding: before, every session failed with Sync Error)."""
+    world.person(ANA)
+    acct = world.sb.salesforce.add_account("Fabrikam", website="fabrikam.example")
+    world.contact(MARIA, "Gomez", acct)
+    world.contact("tom@fabrikam.example", "Baker", acct)
+    rec = world.meeting(ANA, "Becomes private", (MARIA, "tom@fabrikam.example"))
+    world.sync()
+    [ev] = world.events()
+    assert ev.who_id is not None
+    world.sb.graph.update_event(ANA, rec.id, {"sensitivity": "private"})
+    [r] = world.sync(ANA)
+    assert r.outcome.failed == 0, r.outcome.log
+    [ev] = world.events()
+    assert (ev.is_private, ev.who_id, ev.what_id) == (True, None, None)
+    assert [x for x in world.relations(ev.id) if not x.is_invitee] == []  # type: ignore[arg-type]
+    assert world.item(ANA, rec.id).categories == ("Salesforce", TRACKED)

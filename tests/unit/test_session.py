@@ -80,6 +80,7 @@ class FakeCrm:
     relations: list[EventRelation] = field(default_factory=list)
     required: tuple[str, ...] = ()
     guid_field: str | None = None
+    refuse_relations: int = 0
     calls: int = 0
     ids: count = field(default_factory=lambda: count(1))
 
@@ -157,6 +158,10 @@ class FakeCrm:
 
     def create_relations(self, relations: Sequence[EventRelation]) -> list[WriteResult[int]]:
         self.calls += 1
+        if self.refuse_relations:
+            self.refuse_relations -= 1
+            err = ItemError("invitee refused", code="FIELD_INTEGRITY_EXCEPTION")
+            return [WriteResult(i, False, error=err) for i in range(len(relations))]
         for r in relations:
             self.relations.append(replace(r, id=f"0RE{next(self.ids):015d}"))
         return [WriteResult(i, True, f"0RE{i}") for i in range(len(relations))]
@@ -305,3 +310,17 @@ def test_two_users_same_external_meeting_P3(store: StateStore) -> None:
     assert {e.guid for e in crm.events.values()} == {guid}
     assert crm.relations == []
     _ = OrgSettings  # settings type used by directory()
+
+
+def test_P1_refused_invitee_is_retried_next_session(store: StateStore) -> None:
+    """A relation Salesforce refused is not recorded as synced; the next session adds it, with
+    nothing changed in Outlook (review finding)."""
+    cal, crm = FakeCalendar(), FakeCrm(people=[contact(1, EXT)], refuse_relations=1)
+    cal.put(item(mailbox=ANN, attendees=(EXT, BOB)))
+    run(store, cal, crm)
+    [ev] = crm.events.values()
+    assert crm.relations == []
+    with store.session() as s:
+        assert s.get(EventRow, ev.id).invitees == []
+    run(store, cal, crm)
+    assert [(r.relation_id, r.is_invitee) for r in crm.relations] == [(BOB_ID, True)]

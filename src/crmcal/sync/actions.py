@@ -88,6 +88,8 @@ class SyncRelations:
     who_relations: tuple[str, ...] = ()
     set_links: bool = False
     """True when WhoId/WhatId/Who relations change too."""
+    clear_whos: bool = False
+    """M6: the item became private; every Who/What relation goes (Salesforce requires it)."""
     rules: tuple[str, ...] = ("P4", "P6")
 
 

@@ -132,6 +132,9 @@ class Executor:
         self.deleted: set[str] = set()
         """Event ids deleted in this run."""
         self.failed_deletes: set[tuple[str, str]] = set()
+        self.retry_events: set[str] = set()
+        """Events with a refused relation or link write: their items' content hashes are not
+        recorded, so the next session plans them again and retries."""
         """(mailbox, item id) of Outlook items that could not be deleted."""
         self.failed_items: dict[tuple[str, str], tuple[str, cat.Status, str, Item | None]] = {}
         """(mailbox, item id) -> (reason, status, message, item) for items whose write failed."""
@@ -225,12 +228,13 @@ class Executor:
                 if who != c.event.who_id:
                     rels.append(EventRelation(eid, who, is_invitee=False, is_parent=True))
         if rels:
-            self._create_relations(rels)
+            refused = self._create_relations(rels)
+            self.retry_events |= refused
             with self.store.session() as s:
                 rows = self._load_events(s, [eid for _c, eid in made])
                 for c, eid in made:
                     row = rows.get(eid)
-                    if row is not None:
+                    if row is not None and eid not in refused:
                         row.invitees = [i.user_id for i in c.invitees]
                         row.who_ids = list(c.who_relations) or row.who_ids
 
@@ -547,6 +551,8 @@ class Executor:
                     )
             for uid in x.remove_invitees:
                 to_delete += [r.id for r in have if r.is_invitee and r.relation_id == uid and r.id]
+            if x.clear_whos:
+                to_delete += [r.id for r in have if not r.is_invitee and r.id]
             if x.set_links:
                 link_updates.append({"Id": x.event_id, "WhoId": x.who_id, "WhatId": x.what_id})
                 related = {r.relation_id for r in have}
@@ -566,20 +572,29 @@ class Executor:
                 for x in syncs
             ],
         )
+        failed: set[str] = set()
+        """Events with any relation or link write Salesforce refused: their state is not moved,
+        so the next session's diff tries again."""
         if link_updates:
-            self.crm.update_records("Event", link_updates)
-        if to_create:
-            self._create_relations(to_create)
-        if to_delete:
-            for r in self.crm.delete_relations(to_delete):
+            for r in self.crm.update_records("Event", link_updates):
                 if not r.ok:
+                    failed.add(str(r.key))
+                    self.out.log.append(f"{r.key}: Who/What not written: {r.error}")
+        if to_create:
+            failed |= self._create_relations(to_create)
+        if to_delete:
+            owner_of = {r.id: r.event_id for rels in by_event.values() for r in rels if r.id}
+            for r in self.crm.delete_relations(to_delete):
+                if not r.ok and not isinstance(r.error, NotFound):
+                    failed.add(owner_of.get(str(r.key), ""))
                     self.out.log.append(f"relation {r.key}: not deleted: {r.error}")
-        self._close(intents, {x.event_id: True for x in syncs})
+        self.retry_events |= failed
+        self._close(intents, {x.event_id: x.event_id not in failed for x in syncs})
         with self.store.session() as s:
             rows = self._load_events(s, [x.event_id for x in syncs])
             for x in syncs:
                 row = rows.get(x.event_id)
-                if row is None:
+                if row is None or x.event_id in failed:
                     continue
                 kept = [u for u in row.invitees if u not in x.remove_invitees]
                 kept += [i.user_id for i in x.add_invitees if i.user_id not in kept]
@@ -587,12 +602,21 @@ class Executor:
                 if x.set_links:
                     row.who_ids = list(x.who_relations) or ([x.who_id] if x.who_id else [])
                     row.what_id = x.what_id
+                if x.clear_whos:
+                    row.who_ids = []
+                    row.what_id = None
                 self.out.relations += 1
 
-    def _create_relations(self, rels: list[EventRelation]) -> None:
+    def _create_relations(self, rels: list[EventRelation]) -> set[str]:
+        """Create relations in collections; returns the Event ids with a refused one."""
+        failed: set[str] = set()
         for r in self.crm.create_relations(rels):
             if not r.ok:
+                rel = rels[int(r.key)] if isinstance(r.key, int) and r.key < len(rels) else None
+                if rel is not None:
+                    failed.add(rel.event_id)
                 self.out.log.append(f"relation {r.key}: not created: {r.error}")
+        return failed
 
     # -- 4. categories ------------------------------------------------------------------------
 
@@ -685,7 +709,7 @@ class Executor:
                 if (x.item.mailbox, x.item.item_id) in self.failed_items:
                     continue
                 row = cache.get((x.item.mailbox, x.item.item_id))
-                if row is None or row.event_id is None:
+                if row is None or row.event_id is None or row.event_id in self.retry_events:
                     continue
                 row.outlook_hash = x.outlook_hash
                 row.snapshot = item_to_json(x.snapshot) if x.snapshot else None

@@ -440,8 +440,15 @@ class _Planner:
             )
         )
         diff = changed(ev.synced, now_values)
-        if diff:
-            self.emit(UpdateEvent(ev.event_id, diff, now_values, item=_ref(item), source=item))
+        fields: dict[str, object] = dict(diff)
+        became_private = bool(diff.get("IsPrivate")) and item.is_private
+        if became_private:
+            # M6: a private Event cannot be linked to records: clear Who and What with it.
+            fields.update({"WhoId": None, "WhatId": None})
+        if fields:
+            self.emit(UpdateEvent(ev.event_id, fields, now_values, item=_ref(item), source=item))
+        if became_private and (ev.who_ids or ev.what_id):
+            self.emit(SyncRelations(ev.event_id, clear_whos=True, rules=("M6",)))
         # P4, P6, L5: invitees and Who relations follow the attendee list every session.
         self.relations(item, p, ev, t)
 
