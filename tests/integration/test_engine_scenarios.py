@@ -349,3 +349,22 @@ def test_M6_U1_item_made_private_after_sharing(world: World) -> None:
     assert (ev.is_private, ev.who_id, ev.what_id) == (True, None, None)
     assert [x for x in world.relations(ev.id) if not x.is_invitee] == []  # type: ignore[arg-type]
     assert world.item(ANA, rec.id).categories == ("Salesforce", TRACKED)
+
+
+def test_P4_invitee_response_reaches_salesforce(world: World) -> None:
+    """P4: an attendee's answer goes up: accepted and declined as they are, others undecided."""
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Answer me", (BEN, MARIA))
+    world.sync()
+    [ev] = world.events()
+
+    def ben_status() -> str:
+        [rel] = [r for r in world.relations(ev.id) if r.is_invitee]  # type: ignore[arg-type]
+        return rel.status.value
+
+    assert ben_status() == "New"
+    world.respond(BEN, world.copy_of(BEN, rec), "accepted")
+    world.sync()
+    assert ben_status() == "Accepted"

@@ -124,6 +124,8 @@ class EventRow(Base):
     """The U1 field values both sides had at the last sync: the base of U4's three-way merge."""
     invitees: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Salesforce User Ids synced as invitees (P1, P4)."""
+    invitee_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Their EventRelation Status as last synced (P4: Accepted, Declined, New)."""
     who_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Who records related at the last sync (L5, P6); the WhoId first."""
     what_id: Mapped[str | None] = mapped_column(String(18), default=None)

@@ -83,6 +83,8 @@ class SyncRelations:
     event_id: str
     add_invitees: tuple[Invitee, ...] = ()
     remove_invitees: tuple[str, ...] = ()
+    update_status: tuple[Invitee, ...] = ()
+    """P4: invitees whose response changed."""
     who_id: str | None = None
     what_id: str | None = None
     who_relations: tuple[str, ...] = ()

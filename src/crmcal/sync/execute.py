@@ -236,6 +236,7 @@ class Executor:
                     row = rows.get(eid)
                     if row is not None and eid not in refused:
                         row.invitees = [i.user_id for i in c.invitees]
+                        row.invitee_status = {i.user_id: i.status for i in c.invitees}
                         row.who_ids = list(c.who_relations) or row.who_ids
 
     def _journal(
@@ -538,6 +539,7 @@ class Executor:
             by_event[rel.event_id].append(rel)
         to_create: list[EventRelation] = []
         to_delete: list[str] = []
+        status_updates: list[dict[str, str | None]] = []
         link_updates: list[dict[str, str | None]] = []
         for x in syncs:
             have = by_event.get(x.event_id, [])
@@ -551,6 +553,12 @@ class Executor:
                     )
             for uid in x.remove_invitees:
                 to_delete += [r.id for r in have if r.is_invitee and r.relation_id == uid and r.id]
+            for inv in x.update_status:
+                status_updates += [
+                    {"Id": r.id, "Status": _status(inv.status).value}
+                    for r in have
+                    if r.is_invitee and r.relation_id == inv.user_id and r.id
+                ]
             if x.clear_whos:
                 to_delete += [r.id for r in have if not r.is_invitee and r.id]
             if x.set_links:
@@ -582,6 +590,12 @@ class Executor:
                     self.out.log.append(f"{r.key}: Who/What not written: {r.error}")
         if to_create:
             failed |= self._create_relations(to_create)
+        if status_updates:
+            owner = {r.id: r.event_id for rels in by_event.values() for r in rels if r.id}
+            for r in self.crm.update_records("EventRelation", status_updates):
+                if not r.ok:
+                    failed.add(owner.get(str(r.key), ""))
+                    self.out.log.append(f"relation {r.key}: status not written: {r.error}")
         if to_delete:
             owner_of = {r.id: r.event_id for rels in by_event.values() for r in rels if r.id}
             for r in self.crm.delete_relations(to_delete):
@@ -599,6 +613,10 @@ class Executor:
                 kept = [u for u in row.invitees if u not in x.remove_invitees]
                 kept += [i.user_id for i in x.add_invitees if i.user_id not in kept]
                 row.invitees = kept
+                statuses = {u: v for u, v in (row.invitee_status or {}).items() if u in kept}
+                for inv in (*x.add_invitees, *x.update_status):
+                    statuses[inv.user_id] = inv.status
+                row.invitee_status = statuses
                 if x.set_links:
                     row.who_ids = list(x.who_relations) or ([x.who_id] if x.who_id else [])
                     row.what_id = x.what_id

@@ -132,6 +132,7 @@ class KnownEvent:
     created_by_crmcal: bool = True
     synced: Mapping[str, object] = field(default_factory=dict)
     invitees: tuple[str, ...] = ()
+    invitee_status: Mapping[str, str] = field(default_factory=dict)
     who_ids: tuple[str, ...] = ()
     what_id: str | None = None
 
@@ -466,18 +467,24 @@ class _Planner:
         have = set(ev.invitees)
         add = tuple(i for i in want_inv if i.user_id not in have)
         remove = tuple(sorted(have - {i.user_id for i in want_inv}))
+        restatus = tuple(
+            i
+            for i in want_inv
+            if i.user_id in have and ev.invitee_status.get(i.user_id, "New") != i.status
+        )
         who_id = t.who_id or lk.who_id
         what_id = t.what_id or lk.what_id
         whos = lk.who_relations if not t.who_id else (t.who_id,)
         set_links = (tuple(ev.who_ids) != tuple(whos) and bool(whos)) or (
             what_id is not None and what_id != ev.what_id
         )
-        if add or remove or set_links:
+        if add or remove or set_links or restatus:
             self.emit(
                 SyncRelations(
                     ev.event_id,
                     add_invitees=add,
                     remove_invitees=remove,
+                    update_status=restatus,
                     who_id=who_id,
                     what_id=what_id,
                     who_relations=whos if set_links else (),

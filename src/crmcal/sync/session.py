@@ -99,6 +99,7 @@ def _known(row: EventRow) -> KnownEvent:
         created_by_crmcal=row.created_by_crmcal,
         synced=dict(row.synced or {}),
         invitees=tuple(row.invitees or ()),
+        invitee_status=dict(row.invitee_status or {}),
         who_ids=tuple(row.who_ids or ()),
         what_id=row.what_id,
     )

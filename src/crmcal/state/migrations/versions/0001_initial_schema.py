@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("sf_hash", sa.String(length=64), nullable=True),
         sa.Column("synced", sa.JSON(), nullable=False),
         sa.Column("invitees", sa.JSON(), nullable=False),
+        sa.Column("invitee_status", sa.JSON(), nullable=False),
         sa.Column("who_ids", sa.JSON(), nullable=False),
         sa.Column("what_id", sa.String(length=18), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
