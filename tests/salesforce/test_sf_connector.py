@@ -457,12 +457,17 @@ def test_Y3_malformed_responses_raise_bad_response(payload: bytes) -> None:
         c.events_by_ids(["00U5g000000000AEAA"])
 
 
-def test_collection_result_count_mismatch_is_bad_response() -> None:
+def test_Y3_collection_result_count_mismatch_is_a_bad_response_per_item() -> None:
+    """An answer that doesn't fit the request fails each item with BadResponse (the write may or
+    may not have happened; the engine reconciles), instead of failing the whole session."""
+
     def handler(request: httpx.Request) -> httpx.Response:
         return _token(request) or httpx.Response(200, json=[{"id": "1", "success": True}])
 
-    with _mock_client(httpx.MockTransport(handler)) as c, pytest.raises(SalesforceBadResponse):
-        c.delete_events(["00U5g000000000AEAA", "00U5g000000000BEAA"])
+    with _mock_client(httpx.MockTransport(handler)) as c:
+        results = c.delete_events(["00U5g000000000AEAA", "00U5g000000000BEAA"])
+    assert [r.ok for r in results] == [False, False]
+    assert all(isinstance(r.error, SalesforceBadResponse) for r in results)
 
 
 def test_all_day_and_recurrence_round_trip(

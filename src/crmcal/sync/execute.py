@@ -22,7 +22,13 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from crmcal.connectors.errors import ConnectorError, NotFound, SystemicError
+from crmcal.connectors.errors import (
+    BadResponse,
+    ConnectorError,
+    NotFound,
+    SystemicError,
+    TransientError,
+)
 from crmcal.domain import CrmEvent, EventRelation, Item, OrgSettings, RelationStatus
 from crmcal.rules import categories as cat
 from crmcal.state import StateStore
@@ -190,10 +196,12 @@ class Executor:
                 if r is None or not r.ok or r.id is None:
                     err = r.error if r is not None else None
                     self._fail(c.item, err, c.source)
-                    if intent is not None:
+                    if intent is not None and not isinstance(err, BadResponse | TransientError):
                         intent.status = IntentStatus.FAILED
                         intent.result = {"error": str(err) if err else "no result"}
                         intent.closed_at = utcnow()
+                    # An ambiguous answer leaves the intent open: the next session reconciles it
+                    # (the Event may exist) before planning anything (O5).
                     continue
                 eid = r.id
                 self.created_ids[c.key] = eid

@@ -641,13 +641,27 @@ class SalesforceClient:
         except SalesforceItemError as e:
             # The whole request was refused (e.g. malformed): every item fails with that reason.
             return [WriteResult(k, False, error=e) for k in keys]
-        data = self._json(resp)
-        if not isinstance(data, list) or len(data) != len(keys):
-            raise SalesforceBadResponse("collection result count doesn't match the request")
+        try:
+            data = self._json(resp)
+        except SalesforceBadResponse as e:
+            return [WriteResult(k, False, error=e) for k in keys]
+        if not isinstance(data, list):
+            bad = SalesforceBadResponse("collection result is not a list")
+            return [WriteResult(k, False, error=bad) for k in keys]
+        # Y3: an answer that doesn't fit the request is a per-item error (the write may or may not
+        # have happened: callers treat BadResponse as "unknown", O5 reconciles it).
         out: list[WriteResult[K]] = []
-        for key, item in zip(keys, data, strict=True):
-            if not isinstance(item, dict):
-                raise SalesforceBadResponse("collection result is not an object")
+        for i, key in enumerate(keys):
+            item = data[i] if i < len(data) else None
+            if not isinstance(item, dict) or len(data) != len(keys):
+                bad = SalesforceBadResponse("collection result does not match the request")
+                rid_any = item.get("id") if isinstance(item, dict) else None
+                out.append(
+                    WriteResult(
+                        key, False, rid_any if isinstance(rid_any, str) else None, error=bad
+                    )
+                )
+                continue
             rid = item.get("id")
             rid_s = rid if isinstance(rid, str) else None
             created = item.get("created") is True
