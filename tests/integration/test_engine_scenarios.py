@@ -40,13 +40,15 @@ def test_P2_scenario_1_attendee_waits_until_the_organizer_shares(world: World) -
     assert issue.item_id == ana_copy
     assert world.item(ANA, ana_copy).categories == ("Status: Waiting for the organizer",)
 
+    # Ana files it under her own category meanwhile; crmcal must not lose that (C4).
+    world.set_categories(ANA, ana_copy, ("Customer calls", "Status: Waiting for the organizer"))
     world.set_categories(BEN, rec.id, ("Salesforce",))  # the organizer shares by category
     world.sync()
     [ev] = world.events()
     assert ev.owner_id == world.sf_ids[BEN]
     invitees = {r.relation_id for r in world.relations(ev.id) if r.is_invitee}  # type: ignore[arg-type]
     assert invitees == {world.sf_ids[ANA]}
-    assert world.item(ANA, ana_copy).categories == ("Salesforce", TRACKED)
+    assert world.item(ANA, ana_copy).categories == ("Customer calls", "Salesforce", TRACKED)
     assert world.store.open_issues(ANA) == []  # type: ignore[union-attr]
     world.sync()
     assert len(world.events()) == 1

@@ -72,6 +72,14 @@ class FakeCalendar:
     def ensure_categories(self, mailbox: str, wanted: Mapping[str, str]) -> None:
         self.calls += 1
 
+    def fetch_items(self, mailbox: str, ids: Sequence[str]) -> tuple[list[Item], list[object]]:
+        self.calls += 1
+        box = self.items.get(mailbox, {})
+        return [box[i] for i in ids if i in box], []
+
+    def get_items(self, mailbox: str, ids: Sequence[str]) -> list[Item]:
+        return self.fetch_items(mailbox, ids)[0]
+
 
 @dataclass
 class FakeCrm:

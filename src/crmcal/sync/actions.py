@@ -103,6 +103,9 @@ class SetCategories:
     categories: tuple[str, ...]
     status: str | None
     rules: tuple[str, ...] = ("C3",)
+    refresh: bool = False
+    """Computed from an older snapshot (another mailbox's copy): the executor re-reads the item
+    and keeps the user's current categories, changing only crmcal's (C4)."""
 
 
 @dataclass(frozen=True, slots=True)

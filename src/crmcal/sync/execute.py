@@ -663,6 +663,23 @@ class Executor:
         by_mailbox: dict[str, list[SetCategories]] = defaultdict(list)
         for x in wanted.values():
             by_mailbox[x.item.mailbox].append(x)
+        for mailbox, xs in list(by_mailbox.items()):
+            stale = [x for x in xs if x.refresh]
+            if not stale:
+                continue
+            current, _unreadable = self.calendar.fetch_items(
+                mailbox, [x.item.item_id for x in stale]
+            )
+            now_cats = {i.id: i.categories for i in current}
+            fresh: list[SetCategories] = [x for x in xs if not x.refresh]
+            for x in stale:
+                if x.item.item_id not in now_cats:
+                    continue  # gone or unreadable: its own session will see to it
+                mine = tuple(c for c in now_cats[x.item.item_id] if not cat.is_owned(c))
+                ours = tuple(c for c in x.categories if cat.is_owned(c))
+                if mine + ours != now_cats[x.item.item_id]:
+                    fresh.append(SetCategories(x.item, mine + ours, x.status, x.rules))
+            by_mailbox[mailbox] = fresh
         for mailbox, xs in by_mailbox.items():
             statuses = {x.status for x in xs if x.status}
             master = {name: color.value for name, color in cat.BASE_COLORS.items()}

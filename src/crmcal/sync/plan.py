@@ -708,6 +708,7 @@ class _Planner:
                                 new,
                                 cat.TRACKED.category,
                                 rules=("P1", "C1"),
+                                refresh=True,
                             )
                         )
                     self.emit(ResolveIssues(other.mailbox, other.item_id))
