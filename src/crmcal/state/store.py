@@ -346,11 +346,14 @@ class StateStore:
         unhealthy_after: int,
         reason: str | None = None,
         credentials_expired: bool = False,
+        enabled_at: datetime | None = None,
     ) -> UserHealthRow:
         now = utcnow()
         row = s.get(UserHealthRow, mailbox)
         if row is None:
-            row = UserHealthRow(mailbox=mailbox, enabled_at=now, consecutive_failures=0)
+            row = UserHealthRow(
+                mailbox=mailbox, enabled_at=enabled_at or now, consecutive_failures=0
+            )
             s.add(row)
         if ok:
             row.last_success_at = now

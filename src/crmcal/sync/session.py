@@ -263,6 +263,7 @@ def run_user_session(
                     unhealthy_after=org.unhealthy_after_failures,
                     reason=result.error,
                     credentials_expired=expired,
+                    enabled_at=now,  # W4: when crmcal was switched on, in the session's clock
                 )
             store.finish_session_in(
                 s, sid, status=result.status, stats=result.stats(), error=result.error
