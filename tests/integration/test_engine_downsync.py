@@ -131,3 +131,96 @@ def test_X3_setting_deletes_outlook_born_items_too(world: World) -> None:
     world.sb.salesforce.delete("Event", ev.id)  # type: ignore[arg-type]
     world.sync()
     assert _items(world, ANA) == []
+
+
+def _fmt(d: object) -> str:
+    from datetime import UTC, datetime
+
+    assert isinstance(d, datetime)
+    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_X2_salesforce_move_reaches_the_organizers_meeting(world: World) -> None:
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Moved in Salesforce", (MARIA,))
+    world.sync()
+    [ev] = world.events()
+    assert ev.start is not None
+    new_start = ev.start + timedelta(hours=2)
+    world.sb.salesforce.update("Event", ev.id, {"StartDateTime": _fmt(new_start),  # type: ignore[arg-type]
+                                               "EndDateTime": _fmt(new_start + timedelta(hours=1)),
+                                               "Location": "Their office"})  # fmt: skip
+    [r] = world.sync()
+    assert r.outcome.updated_items == 1
+    it = world.item(ANA, rec.id)
+    assert (it.start, it.location) == (new_start, "Their office")
+    [r] = world.sync()
+    assert (r.outcome.updated, r.outcome.updated_items) == (0, 0)  # settled, no ping-pong
+
+
+def test_X2_salesforce_born_item_follows_salesforce(world: World) -> None:
+    world.person(ANA)
+    start = (world.now + timedelta(days=3)).replace(minute=0, second=0)
+    eid = world.sb.salesforce.add_event(
+        world.sf_ids[ANA], "From Salesforce", start, start + timedelta(hours=1)
+    )
+    world.sync()
+    world.sb.salesforce.update("Event", eid, {"Subject": "Renamed in Salesforce"})
+    world.sync()
+    [item] = _items(world, ANA)
+    assert item.subject == "Renamed in Salesforce"  # type: ignore[attr-defined]
+
+
+def test_X2_P7_external_organizers_meeting_is_never_written(world: World) -> None:
+    """P7: crmcal never writes to a meeting the user does not organize; the Salesforce edit stays
+    in Salesforce and nothing ping-pongs."""
+    world.person(ANA)
+    world.contact("priya@litware.example", "Shah")
+    inv = world.invitation(
+        ANA,
+        "priya@litware.example",
+        "Their meeting",
+        (ANA,),
+        "040000008200E00074C5B7101A82E00800000000P7TEST01",
+    )
+    world.respond(ANA, inv.id)
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.update("Event", ev.id, {"Location": "Edited in Salesforce"})  # type: ignore[arg-type]
+    before = world.item(ANA, inv.id)
+    for _ in range(3):
+        [r] = world.sync()
+        assert (r.outcome.updated_items, r.outcome.updated) == (0, 0)
+    after = world.item(ANA, inv.id)
+    assert after.location == before.location
+    [ev] = world.events()
+    assert ev.location == "Edited in Salesforce"
+
+
+def test_U4_conflict_outlook_wins_on_both_sides(world: World) -> None:
+    world.person(ANA)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Contested", (MARIA,))
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.update("Event", ev.id, {"Location": "Salesforce says here"})  # type: ignore[arg-type]
+    world.sb.graph.update_event(ANA, rec.id, {"location": {"displayName": "Outlook says there"}})
+    [r] = world.sync()
+    assert any("conflict on Location" in line for line in r.outcome.log), r.outcome.log
+    [ev] = world.events()
+    assert ev.location == "Outlook says there"
+    assert world.item(ANA, rec.id).location == "Outlook says there"
+
+
+def test_G3_outlook_master_reverts_salesforce_edits(world: World) -> None:
+    world.person(ANA, direction=Direction.OUTLOOK_TO_SALESFORCE)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Outlook is master", (MARIA,))
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.update("Event", ev.id, {"Subject": "Changed in Salesforce"})  # type: ignore[arg-type]
+    world.sync()
+    [ev] = world.events()
+    assert ev.subject == "Outlook is master"
+    assert world.item(ANA, rec.id).subject == "Outlook is master"

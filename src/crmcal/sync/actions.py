@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from crmcal.domain import CrmEvent, Item, ItemDraft
+from crmcal.domain import CrmEvent, Item, ItemDraft, ItemPatch
 from crmcal.state.models import Origin, ShareMode
 
 
@@ -130,6 +130,19 @@ class DeleteEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateItem:
+    """X2: fields changed in Salesforce go to the Outlook item (never attendees: P5, P7)."""
+
+    item: ItemRef
+    patch: ItemPatch
+    event_id: str
+    synced: Mapping[str, object]
+    fields: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ("X2", "U4")
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteItem:
     """X3: delete an Outlook item whose Event was deleted in Salesforce."""
 
@@ -219,6 +232,7 @@ Action = (
     | SyncRelations
     | SetCategories
     | CreateItem
+    | UpdateItem
     | DeleteItem
     | DeleteEvent
     | Unlink

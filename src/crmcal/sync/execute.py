@@ -59,6 +59,7 @@ from crmcal.sync.actions import (
     Track,
     Unlink,
     UpdateEvent,
+    UpdateItem,
 )
 from crmcal.sync.codec import item_to_json
 from crmcal.sync.ports import CalendarPort, CrmPort
@@ -75,6 +76,8 @@ class Outcome:
     created: int = 0
     created_items: int = 0
     """X1: Outlook items made for Salesforce Events."""
+    updated_items: int = 0
+    """X2: Outlook items updated from Salesforce."""
     deleted: int = 0
     deleted_items: int = 0
     """X3: Outlook items deleted because their Event was."""
@@ -91,6 +94,7 @@ class Outcome:
         return {
             "created": self.created,
             "created_items": self.created_items,
+            "updated_items": self.updated_items,
             "deleted": self.deleted,
             "deleted_items": self.deleted_items,
             "linked": self.linked,
@@ -153,6 +157,7 @@ class Executor:
         self.update_events(plan.of(UpdateEvent))
         self.sync_relations(plan.of(SyncRelations))
         self.create_items(plan.of(CreateItem))
+        self.update_items(plan.of(UpdateItem))
         self.delete_events(plan.of(DeleteEvent))
         self.delete_items(plan.of(DeleteItem))
         self.unlink(plan.of(Unlink))
@@ -446,6 +451,40 @@ class Executor:
                     s.add(row)
                     self.out.created_items += 1
                     self.out.log.append(f"Event {eid}: created in Outlook ({', '.join(c.rules)})")
+
+    def update_items(self, updates: list[UpdateItem]) -> None:
+        """X2: patch Outlook items with what changed in Salesforce (per mailbox, `$batch`)."""
+        by_mailbox: dict[str, list[UpdateItem]] = defaultdict(list)
+        for u in updates:
+            by_mailbox[u.item.mailbox].append(u)
+        for mailbox, us in by_mailbox.items():
+            results = {
+                str(r.key): r
+                for r in self.calendar.update_items(
+                    mailbox, [(u.item.item_id, u.patch) for u in us]
+                )
+            }
+            with self.store.session() as s:
+                rows = self._load_events(s, [u.event_id for u in us])
+                for u in us:
+                    r = results.get(u.item.item_id)
+                    if r is None or not r.ok:
+                        self.out.log.append(
+                            f"{u.item.item_id}: Outlook not updated: {r.error if r else ''}"
+                        )
+                        continue
+                    row = rows.get(u.event_id)
+                    if row is not None:
+                        row.synced = dict(u.synced)
+                    self.out.updated_items += 1
+                    note = (
+                        f"; conflict on {', '.join(u.conflicts)}: Outlook kept (U4)"
+                        if u.conflicts
+                        else ""
+                    )
+                    self.out.log.append(
+                        f"{u.item.item_id}: {', '.join(u.fields)} from Salesforce (X2){note}"
+                    )
 
     def delete_events(self, deletes: list[DeleteEvent]) -> None:
         """X4, X5, M5: delete in collections of 200, journaled; an Event already gone is fine."""

@@ -21,6 +21,7 @@ from crmcal.domain import (
     Direction,
     Item,
     ItemDraft,
+    ItemPatch,
     ItemRemoved,
     ResponseType,
     Sensitivity,
@@ -31,7 +32,7 @@ from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
 from crmcal.rules.linking import Linking, SearchResults, link, record_ids_in_text, search_addresses
 from crmcal.rules.linking import search_domains as _search_domains
-from crmcal.rules.mapping import changed, event_from_item, synced_values
+from crmcal.rules.mapping import changed, event_from_item, merge, synced_values
 from crmcal.rules.participants import (
     Directory,
     Participants,
@@ -64,6 +65,7 @@ from crmcal.sync.actions import (
     Track,
     Unlink,
     UpdateEvent,
+    UpdateItem,
 )
 
 WAITING_REASON = "waiting_for_organizer"
@@ -318,6 +320,8 @@ class _Planner:
         self.out: list[Action] = []
         self.claimed: set[str] = set()
         """Event ids linked in this plan (D2 must not adopt one twice)."""
+        self.crm_changed: dict[str, CrmEvent] = {e.id: e for e in inputs.crm_events if e.id}
+        """Events that changed in Salesforce since the org's cursor (X2, U4)."""
         self.created: dict[str, str] = {}
         """GUID -> `pending:<guid>|owner` for Events this plan creates (D1 within a session)."""
 
@@ -408,8 +412,8 @@ class _Planner:
             # X4: a cancelled meeting's Event goes (the organizer's, or this sharer's own).
             self.unshare(t, item.subject, ("X4",))
             return
-        if unchanged(item, t):
-            # X6 only: nothing that Salesforce cares about changed.
+        if unchanged(item, t) and (t is None or t.event_id not in self.crm_changed):
+            # X6 only: nothing that Salesforce cares about changed, on either side.
             self.set_status(item, shared=True, status=cat.TRACKED)
             return
         p = participants(item, self.ctx.directory, self.us)
@@ -440,16 +444,63 @@ class _Planner:
                 first_share=False,
             )
         )
-        diff = changed(ev.synced, now_values)
-        fields: dict[str, object] = dict(diff)
-        became_private = bool(diff.get("IsPrivate")) and item.is_private
+        sf_now = self.crm_changed.get(ev.event_id)
+        to_outlook: dict[str, object] = {}
+        conflicts: tuple[str, ...] = ()
+        base: dict[str, object]
+        if sf_now is not None and not sf_now.is_deleted:
+            # X2 + U4: both sides may have moved since the last sync: three-way merge, Outlook
+            # wins a field changed on both sides; fields changed only in Salesforce come down
+            # where P7 allows (Salesforce-born items, appointments, meetings the user organizes).
+            sf_values = synced_values(sf_now)
+            to_sf, to_outlook, conflicts = merge(ev.synced, now_values, sf_values)
+            if self.us.direction is Direction.OUTLOOK_TO_SALESFORCE:
+                # G3: Outlook is master: Salesforce edits are reverted.
+                to_sf = {**to_sf, **{k: now_values[k] for k in to_outlook}}
+                to_outlook = {}
+            may_write = t.origin is Origin.SALESFORCE or not item.is_meeting or item.is_organizer
+            base = dict(ev.synced)
+            base.update({k: now_values[k] for k in now_values if k not in to_outlook})
+            if to_outlook and may_write:
+                base.update({k: sf_values[k] for k in to_outlook})
+                new_start = _dt(sf_values.get("StartDateTime"))
+                moved = {"StartDateTime", "EndDateTime"} & set(to_outlook)
+                if moved and item.reminder_on and new_start is not None:
+                    # Outlook keeps the reminder relative to the start; write the same instant
+                    # to Salesforce now, rather than echo it back next session.
+                    remind = new_start - timedelta(minutes=item.reminder_minutes)
+                    value = remind.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    base["ReminderDateTime"] = value
+                    if sf_values.get("ReminderDateTime") != value:
+                        to_sf = {**to_sf, "ReminderDateTime": value}
+                self.emit(
+                    UpdateItem(
+                        _ref(item),
+                        patch_for(to_outlook, sf_values),
+                        ev.event_id,
+                        base,
+                        tuple(sorted(to_outlook)),
+                        conflicts,
+                    )
+                )
+        else:
+            to_sf = changed(ev.synced, now_values)
+            base = dict(now_values)
+        fields: dict[str, object] = dict(to_sf)
+        became_private = bool(to_sf.get("IsPrivate")) and item.is_private
         if became_private:
             # M6: a private Event cannot be linked to records: clear Who and What with it.
             fields.update({"WhoId": None, "WhatId": None})
         if fields:
-            self.emit(UpdateEvent(ev.event_id, fields, now_values, item=_ref(item), source=item))
+            self.emit(
+                UpdateEvent(ev.event_id, fields, base, conflicts, item=_ref(item), source=item)
+            )
         if became_private and (ev.who_ids or ev.what_id):
             self.emit(SyncRelations(ev.event_id, clear_whos=True, rules=("M6",)))
+        if unchanged(item, t):
+            # Only Salesforce moved (X2): relations follow Outlook's attendee list, which did not
+            # change, and this item was not looked up in this session: leave them be.
+            return
         # P4, P6, L5: invitees and Who relations follow the attendee list every session.
         self.relations(item, p, ev, t)
 
@@ -821,6 +872,45 @@ class _Planner:
             self.emit(Track(_ref(item), None, None, forget=True))
         if skip is not None:
             self.emit(Note(_ref(item), f"not auto-shared: {skip.value}"))
+
+
+def _dt(v: object) -> datetime | None:
+    return datetime.fromisoformat(str(v).replace("Z", "+00:00")) if v else None
+
+
+def patch_for(fields: Mapping[str, object], sf: Mapping[str, object]) -> ItemPatch:
+    """X2: the Outlook patch for fields that changed in Salesforce (start and end go together)."""
+    kw: dict[str, object] = {}
+    if "Subject" in fields:
+        kw["subject"] = str(sf.get("Subject") or "")
+    if "Location" in fields:
+        kw["location"] = str(sf.get("Location") or "")
+    if "ShowAs" in fields:
+        kw["show_as"] = {"Free": ShowAs.FREE, "OutOfOffice": ShowAs.OOF}.get(
+            str(sf.get("ShowAs")), ShowAs.BUSY
+        )
+    if "IsPrivate" in fields:
+        kw["sensitivity"] = Sensitivity.PRIVATE if sf.get("IsPrivate") else Sensitivity.NORMAL
+    times = {"StartDateTime", "EndDateTime", "IsAllDayEvent", "ActivityDate", "DurationInMinutes"}
+    if times & set(fields):
+        if sf.get("IsAllDayEvent") and sf.get("ActivityDate"):
+            d = datetime.fromisoformat(f"{sf['ActivityDate']}T00:00:00+00:00")
+            days = max(int(str(sf.get("DurationInMinutes") or 1440)) // 1440, 1)
+            kw.update(start=d, end=d + timedelta(days=days), time_zone="UTC", is_all_day=True)
+        elif sf.get("StartDateTime") and sf.get("EndDateTime"):
+            kw.update(
+                start=_dt(sf["StartDateTime"]),
+                end=_dt(sf["EndDateTime"]),
+                time_zone="UTC",
+                is_all_day=False,
+            )
+    if "IsReminderSet" in fields or "ReminderDateTime" in fields:
+        kw["reminder_on"] = bool(sf.get("IsReminderSet"))
+        start = _dt(sf.get("StartDateTime"))
+        remind = _dt(sf.get("ReminderDateTime"))
+        if start and remind:
+            kw["reminder_minutes"] = max(int((start - remind).total_seconds() // 60), 0)
+    return ItemPatch(**kw)  # type: ignore[arg-type]
 
 
 def item_draft(ev: CrmEvent, org_categories: tuple[str, ...]) -> ItemDraft | None:

@@ -16,6 +16,7 @@ from crmcal.domain import (
     Item,
     ItemDraft,
     ItemError,
+    ItemPatch,
     RecordRef,
 )
 from crmcal.domain.crm import CrmOpportunity
@@ -45,6 +46,10 @@ class CalendarPort(Protocol):
     def create_items(self, mailbox: str, drafts: Sequence[ItemDraft]) -> list[WriteResult[int]]: ...
 
     def delete_items(self, mailbox: str, ids: Sequence[str]) -> list[WriteResult[str]]: ...
+
+    def update_items(
+        self, mailbox: str, changes: Sequence[tuple[str, ItemPatch]]
+    ) -> list[WriteResult[str]]: ...
 
 
 class CrmPort(Protocol):

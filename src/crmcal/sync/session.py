@@ -174,10 +174,11 @@ def run_user_session(
         # X3: items whose Event was deleted in Salesforce are looked at even if Outlook did not
         # change them (one batched read of just those items).
         seen_ids = {i.id for i in changes.items}
+        changed_ids = {e.id for e in crm_events if e.id} | set(crm_deleted)
         hit = [
             t.item_id
             for t in tracked.values()
-            if t.event_id in crm_deleted and t.item_id not in seen_ids
+            if t.event_id in changed_ids and t.item_id not in seen_ids
         ]
         if hit:
             reread, unreadable = calendar.fetch_items(mailbox, hit)
