@@ -24,7 +24,8 @@ EXT = "priya@litware.example"
 WRITES = {
     "crm": ("create_events", "upsert_events", "update_records", "create_relations",
             "delete_events", "delete_relations"),
-    "calendar": ("set_categories", "ensure_categories", "create_items", "delete_items"),
+    "calendar": ("set_categories", "ensure_categories", "create_items", "update_items",
+                 "delete_items"),
 }  # fmt: skip
 
 
@@ -65,7 +66,7 @@ def snapshot(world: World) -> dict[str, Any]:
     for e in world.events():
         rels = world.relations(e.id)  # type: ignore[arg-type]
         events.append((
-            e.subject, owners.get(e.owner_id, e.owner_id), bool(e.who_id), bool(e.what_id),
+            e.subject, owners.get(e.owner_id, e.owner_id), bool(e.who_id), bool(e.what_id), e.location,
             tuple(sorted(owners.get(r.relation_id, "x") for r in rels if r.is_invitee)),
         ))  # fmt: skip
     items = []
@@ -73,7 +74,7 @@ def snapshot(world: World) -> dict[str, Any]:
         for it in world.calendar.calendar_view(
             mb, world.now - timedelta(days=1), world.now + timedelta(days=30)
         ):
-            items.append((mb, it.subject, it.categories))
+            items.append((mb, it.subject, it.categories, it.location))
     return {"events": sorted(events), "items": sorted(items)}
 
 
@@ -140,6 +141,62 @@ def test_O5_crash_after_every_external_write(fresh: Callable[[str], World]) -> N
         w._crm = None
         settle(w)
         got = snapshot(w)
+        assert got == expected, f"after a crash following write {k} ({writes[k - 1]})"
+        assert w.store.open_intents() == [], f"intents left open after crash at write {k}"  # type: ignore[union-attr]
+        w.close()
+        w.sb.stop()
+
+
+def change_things(world: World) -> None:
+    """Phase 2, on both sides: X5 (deleted in Outlook), X2 (edited in Salesforce), X3 (deleted
+    in Salesforce), M5 (Salesforce Unsync)."""
+    by_subject = {e.subject: e for e in world.events()}
+    ana_items = {
+        it.subject: it
+        for it in world.calendar.calendar_view(
+            ANA, world.now - timedelta(days=1), world.now + timedelta(days=30)
+        )
+    }
+    world.sb.graph.delete_event(ANA, ana_items["P3 briefing"].id, notify_attendees=False)
+    world.sb.salesforce.update(
+        "Event", by_subject["P1 review"].id, {"Location": "Moved by Salesforce"}
+    )  # type: ignore[arg-type]
+    world.sb.salesforce.delete("Event", by_subject["Made in Salesforce"].id)  # type: ignore[arg-type]
+    carl = world.calendar.calendar_view(
+        CARL, world.now - timedelta(days=1), world.now + timedelta(days=30)
+    )
+    world.set_categories(CARL, carl[0].id, (*carl[0].categories, "Salesforce Unsync"))
+
+
+def test_O5_crash_after_every_write_of_deletions_and_edits(fresh: Callable[[str], World]) -> None:
+    clean = fresh("clean2")
+    build(clean)
+    settle(clean)
+    change_things(clean)
+    writes = instrument(clean, None)
+    settle(clean)
+    expected = snapshot(clean)
+    assert len(expected["events"]) == 2, expected  # P1 and Ben's P3 stay; X5, M5, X3 took the rest
+    assert any(e[4] == "Moved by Salesforce" for e in expected["events"])
+    n = len(writes)
+    assert n >= 5, writes
+    for k in range(1, n + 1):
+        w = fresh(f"c{k}")
+        w.now = clean.now
+        build(w)
+        settle(w)
+        change_things(w)
+        instrument(w, k)
+        with pytest.raises(Crash):
+            settle(w, 1)
+        w._calendar = None
+        w._crm = None
+        settle(w)
+        got = snapshot(w)
+        if got != expected:
+            print("WRITES", writes)
+            print("GOT", got)
+            print("EXP", expected)
         assert got == expected, f"after a crash following write {k} ({writes[k - 1]})"
         assert w.store.open_intents() == [], f"intents left open after crash at write {k}"  # type: ignore[union-attr]
         w.close()

@@ -159,6 +159,9 @@ class Unlink:
     event_id: str | None = None
     event_gone: bool = False
     deleted_elsewhere: bool = False
+    remember: str | None = None
+    """Keep the item tracked with this status instead of forgetting it (M5, X3: auto-share must
+    not take it back), in the same transaction as the unlink (O5)."""
 
 
 @dataclass(frozen=True, slots=True)

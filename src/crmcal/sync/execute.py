@@ -545,7 +545,12 @@ class Executor:
                 if (u.item.mailbox, u.item.item_id) in self.failed_deletes:
                     continue
                 row = cache.get((u.item.mailbox, u.item.item_id))
-                if row is not None:
+                if row is not None and u.remember is not None:
+                    row.event_id = None
+                    row.status = u.remember
+                    row.snapshot = None
+                    row.outlook_hash = None
+                elif row is not None:
                     s.delete(row)
                 done.append(u)
             s.flush()
@@ -745,8 +750,10 @@ class Executor:
                 cache = self._load_links(s, [x.item for x in xs if x.item.item_id in ok])
                 for x in xs:
                     row = cache.get((mailbox, x.item.item_id))
-                    if row is not None and x.item.item_id in ok:
-                        row.status = x.status
+                    if row is None or x.item.item_id not in ok:
+                        continue
+                    if x.status is not None or row.event_id is not None:
+                        row.status = x.status  # an unlinked item keeps its remembered status
 
     # -- 5. tracking and issues ---------------------------------------------------------------
 

@@ -390,15 +390,20 @@ class _Planner:
                 new = cat.strip(item.categories)
                 if new != item.categories:
                     self.emit(SetCategories(ref, new, None, rules=("X3", "C4")))
-            self.emit(Unlink(ref, t.event_id, event_gone=True, deleted_elsewhere=True))
-            if t.origin is not Origin.SALESFORCE:
-                self.emit(Track(ref, None, UNSYNCED, ShareMode.AUTO))
+            self.emit(
+                Unlink(
+                    ref,
+                    t.event_id,
+                    event_gone=True,
+                    deleted_elsewhere=True,
+                    remember=UNSYNCED if t.origin is not Origin.SALESFORCE else None,
+                )
+            )
             return
         if t is not None and t.event_id is not None and cat.wants_unsync(item.categories):
             # M5: `Salesforce Unsync` removes what crmcal created and all of crmcal's categories,
             # and is remembered so auto-share does not share the item straight back.
-            self.unshare(t, item.subject, ("M5",))
-            self.emit(Track(_ref(item), None, UNSYNCED, ShareMode.AUTO))
+            self.unshare(t, item.subject, ("M5",), remember=UNSYNCED)
             new = cat.strip(item.categories)
             if new != item.categories:
                 self.emit(SetCategories(_ref(item), new, None, rules=("M5", "C4")))
@@ -764,26 +769,28 @@ class _Planner:
                         )
                     self.emit(ResolveIssues(other.mailbox, other.item_id))
 
-    def unshare(self, t: TrackedItem, subject: str, rules: tuple[str, ...]) -> None:
+    def unshare(
+        self, t: TrackedItem, subject: str, rules: tuple[str, ...], remember: str | None = None
+    ) -> None:
         """X4, X5, M5: the Event crmcal created for this item goes; an attendee's copy of an in-org
         organizer's meeting only takes the attendee off the invitees (anchors 1.11)."""
         ref = ItemRef(t.mailbox, t.item_id, t.guid)
         ev = self.i.events.get(t.event_id or "")
         if ev is None:
-            self.emit(Unlink(ref))
+            self.emit(Unlink(ref, remember=remember))
             return
         subject = subject or str(ev.synced.get("Subject") or "")
         if t.share_mode is ShareMode.ATTENDEE or ev.owner_id != self.ctx.owner_id:
             self.emit(SyncRelations(ev.event_id, remove_invitees=(self.ctx.owner_id,), rules=rules))
-            self.emit(Unlink(ref, ev.event_id))
+            self.emit(Unlink(ref, ev.event_id, remember=remember))
             return
         if not ev.created_by_crmcal:
             # D2 adopted it: crmcal did not create it, so it does not delete it.
             self.emit(Note(ref, f"Event {ev.event_id} was not made by crmcal: kept", rules))
-            self.emit(Unlink(ref, ev.event_id))
+            self.emit(Unlink(ref, ev.event_id, remember=remember))
             return
         self.emit(DeleteEvent(ev.event_id, ref, subject, rules))
-        self.emit(Unlink(ref, ev.event_id, event_gone=True))
+        self.emit(Unlink(ref, ev.event_id, event_gone=True, remember=remember))
 
     def removed(self) -> None:
         """X5: items deleted in Outlook. A tombstone alone is not enough (it is also sent when an
