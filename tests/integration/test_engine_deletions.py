@@ -91,6 +91,11 @@ def test_W3_item_leaving_the_window_is_not_deleted_in_salesforce(world: World) -
     })  # fmt: skip
     world.sync()
     assert [e.subject for e in world.events()] == ["Moves far away"]
+    # W3: it stops syncing: crmcal's categories go, later edits stay in Outlook
+    assert world.item(ANA, rec.id).categories == ()
+    world.sb.graph.update_event(ANA, rec.id, {"subject": "Renamed later"})
+    world.sync()
+    assert [e.subject for e in world.events()] == ["Moves far away"]
 
 
 def test_X7_mass_delete_guard_then_confirmed(world: World) -> None:
@@ -132,3 +137,36 @@ def test_X5_Y3_unreadable_item_is_not_taken_for_deleted(world: World) -> None:
     world.sb.graph.corrupt_event(ANA, rec.id, {"start": {"dateTime": "garbage", "timeZone": "UTC"}})
     world.sync()
     assert [e.subject for e in world.events()] == ["Still there, just unreadable"]
+
+
+def test_W3_window_slides_past_a_shared_item(world: World) -> None:
+    """No tombstone comes when the window slides past an item: the state's dates tell."""
+    _setup(world)
+    rec = world.meeting(ANA, "Last week soon", (MARIA,), days=1)
+    world.sync()
+    world.now = world.now + timedelta(days=20)  # 19 days after the item: past the 14-day window
+    world.sync()
+    assert [e.subject for e in world.events()] == ["Last week soon"]
+    assert world.item(ANA, rec.id).categories == ()
+
+
+def test_W3_salesforce_born_item_leaving_the_window_is_removed_from_outlook(world: World) -> None:
+    world.person(ANA)
+    start = (world.now + timedelta(days=3)).replace(minute=0, second=0)
+    eid = world.sb.salesforce.add_event(
+        world.sf_ids[ANA], "Made in Salesforce", start, start + timedelta(hours=1)
+    )
+    world.sync()
+    cal = world.calendar.calendar_view(
+        ANA, world.now - timedelta(days=1), world.now + timedelta(days=30)
+    )
+    assert len(cal) == 1
+    world.now = world.now + timedelta(days=20)
+    world.sync()
+    assert (
+        world.calendar.calendar_view(
+            ANA, world.now - timedelta(days=40), world.now + timedelta(days=30)
+        )
+        == []
+    )
+    assert [e.id for e in world.events()] == [eid]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from crmcal.domain import CrmEvent, Item, ItemDraft, ItemPatch
@@ -194,6 +195,9 @@ class Seen:
     item: ItemRef
     outlook_hash: str
     snapshot: Item | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    """The item's times, so a window slide can be noticed from the state alone (W3)."""
 
 
 @dataclass(frozen=True, slots=True)

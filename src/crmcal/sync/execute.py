@@ -802,6 +802,8 @@ class Executor:
                     continue
                 row.outlook_hash = x.outlook_hash
                 row.snapshot = item_to_json(x.snapshot) if x.snapshot else None
+                if x.start is not None and x.end is not None:
+                    row.item_start, row.item_end = x.start, x.end
                 if not row.guid:
                     row.guid = x.item.guid  # items crmcal created (X1) learn their GUID here
 

@@ -181,6 +181,8 @@ class Inputs:
     """Events deleted in Salesforce since the org's cursor (X3)."""
     gone: frozenset[str] = frozenset()
     """Ids of removed items confirmed deleted (a tombstone can also mean "left the window")."""
+    exits: tuple[Item, ...] = ()
+    """W3: linked items that left the window (moved out, or the window slid past them)."""
     tracked: Mapping[str, TrackedItem] = field(default_factory=dict)
     """This mailbox's tracked items, by item id."""
     by_guid: Mapping[str, tuple[TrackedItem, ...]] = field(default_factory=dict)
@@ -341,7 +343,9 @@ class _Planner:
     def seen(self, item: Item, lk: Linking | None) -> None:
         """Record the content hash; keep a snapshot while participants lack a record (P6)."""
         waiting = lk is not None and bool(lk.unresolved) and item.is_meeting and not item.is_private
-        self.emit(Seen(_ref(item), content_hash(item), item if waiting else None))
+        self.emit(
+            Seen(_ref(item), content_hash(item), item if waiting else None, item.start, item.end)
+        )
 
     def own_event_for(self, guid: str) -> KnownEvent | None:
         """D1: the Event this user already owns for the GUID."""
@@ -376,8 +380,10 @@ class _Planner:
 
     def decide(self, item: Item) -> None:
         t = self.i.tracked.get(item.id)
-        # W1: outside the window nothing is read or shared (W3's exits are issue #6).
+        # W1: outside the window nothing is shared; W3: a linked item found outside it exits.
         if not in_window(item, self.ctx.window):
+            if t is not None and t.event_id is not None:
+                self.exit(item, t)
             return
         if t is not None and t.event_id is not None and t.event_id in self.i.crm_deleted:
             # X3: the Event was deleted in Salesforce. Salesforce-born items go from Outlook too
@@ -831,6 +837,26 @@ class _Planner:
                 continue
             self.emit(CreateItem(self.ctx.mailbox, draft, ev, synced_values(ev)))
 
+    def window_exits(self) -> None:
+        """W3: an item that left the window stops syncing. Outlook-born: it loses crmcal's
+        categories and its link (the Event stays, later edits no longer go up). Salesforce-born:
+        deleted from Outlook, kept in Salesforce."""
+        for item in self.i.exits:
+            t = self.i.tracked.get(item.id)
+            if t is None or t.event_id is None or in_window(item, self.ctx.window):
+                continue
+            self.exit(item, t)
+
+    def exit(self, item: Item, t: TrackedItem) -> None:
+        ref = _ref(item)
+        if t.origin is Origin.SALESFORCE:
+            self.emit(DeleteItem(ref, rules=("W3",)))
+        else:
+            new = cat.strip(item.categories)
+            if new != item.categories:
+                self.emit(SetCategories(ref, new, None, rules=("W3", "C4")))
+        self.emit(Unlink(ref, t.event_id))
+
     def guard(self) -> None:
         """X7: stop before deleting more than `mass_delete_guard` Events, or more than half of
         the user's linked Events (two or more), unless confirmed; keep and explain them."""
@@ -957,6 +983,7 @@ def plan(inputs: Inputs) -> Plan:
     """Phase 2: the actions for one session of one user."""
     p = _Planner(inputs)
     p.removed()
+    p.window_exits()
     for item in in_play(inputs.items, inputs.tracked):
         p.decide(item)
     p.downsync()

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from crmcal.connectors.errors import AuthError, ConnectorError
-from crmcal.domain import CalendarChanges, CrmEvent, OrgSettings, RecordRef, UserConfig
+from crmcal.domain import CalendarChanges, CrmEvent, Item, OrgSettings, RecordRef, UserConfig
 from crmcal.domain.crm import CrmOpportunity
 from crmcal.rules.linking import SearchResults
 from crmcal.rules.participants import Directory
-from crmcal.rules.window import window
+from crmcal.rules.window import Window, window
 from crmcal.state import StateStore
 from crmcal.state.models import (
     CursorRow,
@@ -165,10 +165,9 @@ def run_user_session(
             enabled_at = health.enabled_at if health is not None and health.enabled_at else now
             cur = s.get(CursorRow, (GRAPH_DELTA, mailbox))
             cursor = cur.value if cur is not None and cur.window == w.key() else None
-            tracked = {
-                r.item_id: _tracked(r)
-                for r in s.scalars(select(LinkRow).where(LinkRow.mailbox == mailbox))
-            }
+            rows = list(s.scalars(select(LinkRow).where(LinkRow.mailbox == mailbox)))
+            tracked = {r.item_id: _tracked(r) for r in rows}
+            item_dates = {r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id}
         changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
         result.read = len(changes.items)
         # X3: items whose Event was deleted in Salesforce are looked at even if Outlook did not
@@ -206,6 +205,7 @@ def run_user_session(
                     directory, salesforce_users={**directory.salesforce_users, **extra}
                 )
                 ctx = replace(ctx, directory=directory)
+        gone, exits = _gone_and_exits(calendar, mailbox, changes, tracked, w, item_dates)
         by_guid, events = _state_for(
             store, lk.guids, tracked.values(), [e.id for e in crm_events if e.id]
         )
@@ -216,7 +216,8 @@ def run_user_session(
                 ctx,
                 items=changes.items,
                 removed=changes.removed,
-                gone=_confirm_gone(calendar, mailbox, changes, tracked),
+                gone=gone,
+                exits=exits,
                 crm_events=crm_events,
                 crm_deleted=crm_deleted,
                 tracked=tracked,
@@ -272,22 +273,37 @@ def run_user_session(
     return result
 
 
-def _confirm_gone(
+def _gone_and_exits(
     calendar: CalendarPort,
     mailbox: str,
     changes: CalendarChanges,
     tracked: dict[str, TrackedItem],
-) -> frozenset[str]:
-    """X5 vs W3: which removed, linked items are really deleted (one batched read of them; an
-    item that still answers only left the window or moved)."""
-    ids = [r.id for r in changes.removed if (t := tracked.get(r.id)) and t.event_id]
+    w: Window,
+    item_dates: dict[str, tuple[datetime | None, datetime | None]],
+) -> tuple[frozenset[str], tuple[Item, ...]]:
+    """X5 vs W3, in one batched read: removed linked items that are really deleted (a 404), and
+    linked items that left the window: moved out (a tombstone, yet still there) or passed by the
+    sliding window (their last known end is before it starts; no tombstone comes for those)."""
+    removed = [r.id for r in changes.removed if (t := tracked.get(r.id)) and t.event_id]
+    seen_ids = {i.id for i in changes.items}
+    slid = [
+        item_id
+        for item_id, (start, end) in item_dates.items()
+        if end is not None
+        and start is not None
+        and not w.touches(start, end)
+        and item_id not in seen_ids
+        and item_id not in removed
+    ]
+    ids = removed + slid
     if not ids:
-        return frozenset()
+        return frozenset(), ()
     items, errors = calendar.fetch_items(mailbox, ids)
     # Only a real "not found" is a deletion: an item that answered with an error or an
     # unreadable body still exists as far as anyone knows, so its Event is left alone.
     unknown = {i.id for i in items} | {e.item_id for e in errors}
-    return frozenset(i for i in ids if i not in unknown)
+    gone = frozenset(i for i in removed if i not in unknown)
+    return gone, tuple(items)
 
 
 def _state_for(
