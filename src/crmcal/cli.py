@@ -307,6 +307,7 @@ def _session_table(title: str, results: list[SessionResult]) -> Table:
         "linked",
         "updated",
         "deleted",
+        "to Outlook",
         "categories",
         "issues",
     )
@@ -323,6 +324,7 @@ def _session_table(title: str, results: list[SessionResult]) -> Table:
             str(o.linked),
             str(o.updated),
             str(o.deleted),
+            str(o.created_items + o.updated_items + o.deleted_items),
             str(o.categories),
             str(o.issues),
         )

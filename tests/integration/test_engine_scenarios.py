@@ -205,7 +205,7 @@ def test_demo_is_correct_and_idempotent(tmp_path: Path) -> None:
     assert changes == []
     assert report.idle_writes == 0
     assert len(report.checks) == 16
-    assert len(report.changes) == 5
+    assert len(report.changes) == 7
     assert report.ok
 
 

@@ -63,9 +63,10 @@ class DemoReport:
     def idle_writes(self) -> int:
         """Writes of the third session, after which nothing had changed: must be 0."""
         return sum(
-            r.outcome.created + r.outcome.updated + r.outcome.categories + r.outcome.relations
-            for r in self.third
-        )
+            o.created + o.updated + o.categories + o.relations + o.deleted
+            + o.created_items + o.updated_items + o.deleted_items
+            for o in (r.outcome for r in self.third)
+        )  # fmt: skip
 
 
 @dataclass
@@ -305,10 +306,57 @@ def _category_removed(ctx: _Ctx) -> Check:
     return check
 
 
+def _made_in_salesforce(ctx: _Ctx) -> Check:
+    """X1: Dev books a pilot review directly in Salesforce."""
+    start = (ctx.now + timedelta(days=4)).replace(hour=15, minute=0, second=0, microsecond=0)
+    ctx.sb.salesforce.add_event(
+        ctx.demo.salesforce_ids[D.DEV],
+        "Tailspin pilot review (booked in Salesforce)",
+        start,
+        start + timedelta(minutes=45),
+    )
+
+    def check() -> ChangeCheck:
+        items = ctx.calendar.calendar_view(D.DEV, ctx.now, ctx.now + timedelta(days=30))
+        mine = [i for i in items if i.subject.startswith("Tailspin pilot review")]
+        ok = len(mine) == 1 and "Salesforce" in mine[0].categories
+        return ChangeCheck(
+            "Dev books 'Tailspin pilot review' in Salesforce",
+            ("X1",),
+            "it appears in Dev's Outlook calendar with the Salesforce category",
+            ok,
+            f"{len(mine)} item(s) in Outlook" + (", categorised" if ok else ""),
+        )
+
+    return check
+
+
+def _edited_in_salesforce(ctx: _Ctx) -> Check:
+    """X2: someone changes the room of Ana's Northwind workshop in Salesforce."""
+    [ev] = ctx.by_subject("l3")
+    assert ev.id is not None
+    ctx.sb.salesforce.update("Event", ev.id, {"Location": "Northwind HQ, room 3"})
+
+    def check() -> ChangeCheck:
+        [it] = ctx.calendar.get_items(D.ANA, [ctx.copy("l3", D.ANA)])
+        ok = it.location == "Northwind HQ, room 3"
+        return ChangeCheck(
+            "the Northwind workshop's location is changed in Salesforce",
+            ("X2",),
+            "Ana's Outlook item (she organizes it) gets the new location",
+            ok,
+            f"Outlook location: {it.location or '(none)'}",
+        )
+
+    return check
+
+
 CHANGES: tuple[Callable[[_Ctx], Check], ...] = (
     _move_and_annotate,
     _invite_ben,
     _contact_for_sam,
     _ben_shares,
     _category_removed,
+    _made_in_salesforce,
+    _edited_in_salesforce,
 )
