@@ -224,3 +224,22 @@ def test_G3_outlook_master_reverts_salesforce_edits(world: World) -> None:
     [ev] = world.events()
     assert ev.subject == "Outlook is master"
     assert world.item(ANA, rec.id).subject == "Outlook is master"
+
+
+def test_P5_salesforce_invitee_changes_never_touch_outlook_attendees(world: World) -> None:
+    """P5: with invitation_mode off (the default), a Salesforce-side invitee added and a field
+    edited leave the Outlook attendee list exactly as it was (Microsoft 365 would mail them)."""
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Keep my attendees", (MARIA,))
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.create("EventRelation", {"EventId": ev.id, "RelationId": world.sf_ids[BEN], "IsInvitee": True},
+                               system=True)  # fmt: skip
+    world.sb.salesforce.update("Event", ev.id, {"Subject": "Renamed in Salesforce"})  # type: ignore[arg-type]
+    before = world.item(ANA, rec.id).attendees
+    world.sync()
+    after = world.item(ANA, rec.id)
+    assert after.subject == "Renamed in Salesforce"  # X2 came down (Ana organizes it)
+    assert after.attendees == before
