@@ -61,6 +61,8 @@ class LinkItem:
     owner_id: str | None = None
     synced: Mapping[str, object] | None = None
     rules: tuple[str, ...] = ()
+    source: Item | None = None
+    """The item (or its snapshot), so the link records its times (W3)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -344,7 +344,7 @@ class Executor:
                         synced=dict(lk.synced or {}),
                     )
                     s.add(events[eid])
-                self._upsert_link(s, cache, lk.item, eid, lk.share_mode, None)
+                self._upsert_link(s, cache, lk.item, eid, lk.share_mode, lk.source)
                 self.out.linked += 1
                 if lk.adopted:
                     self.out.adopted += 1

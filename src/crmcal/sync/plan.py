@@ -575,7 +575,9 @@ class _Planner:
             oev = self.organizer_event(item.ical_uid, org_mail)
             if oev is not None:
                 # P1: the attendee's copy links to the organizer's Event and gets the category.
-                self.emit(LinkItem(ref, oev.event_id, ShareMode.ATTENDEE, rules=("P1", "P2")))
+                self.emit(
+                    LinkItem(ref, oev.event_id, ShareMode.ATTENDEE, rules=("P1", "P2"), source=item)
+                )
                 self.set_status(item, shared=True, status=cat.TRACKED)
                 self.emit(ResolveIssues(item.mailbox, item.id))
                 self.seen(item, None)
@@ -663,7 +665,7 @@ class _Planner:
         # D1: one Event per (GUID, owner): link the one this user already owns.
         mine = self.own_event_for(item.ical_uid)
         if mine is not None:
-            self.emit(LinkItem(ref, mine.event_id, mode, rules=("D1",)))
+            self.emit(LinkItem(ref, mine.event_id, mode, rules=("D1",), source=item))
             self.set_status(item, shared=True, status=cat.TRACKED)
             self.emit(ResolveIssues(item.mailbox, item.id))
             self.seen(item, lk)
@@ -701,6 +703,7 @@ class _Planner:
                         owner_id=self.ctx.owner_id,
                         synced={},
                         rules=("D2",),
+                        source=item,
                     )
                 )
                 self.emit(UpdateEvent(eid, synced, synced, item=ref, rules=("D2", "U1")))
@@ -759,6 +762,7 @@ class _Planner:
                             f"pending:{item.ical_uid}|{self.ctx.owner_id}",
                             ShareMode.ATTENDEE,
                             rules=("P1", "P2"),
+                            source=other.snapshot,
                         )
                     )
                     snap = other.snapshot
@@ -790,8 +794,9 @@ class _Planner:
             self.emit(SyncRelations(ev.event_id, remove_invitees=(self.ctx.owner_id,), rules=rules))
             self.emit(Unlink(ref, ev.event_id, remember=remember))
             return
-        if not ev.created_by_crmcal:
-            # D2 adopted it: crmcal did not create it, so it does not delete it.
+        if not ev.created_by_crmcal and t.origin is not Origin.SALESFORCE:
+            # D2 adopted it: crmcal did not create it, so it does not delete it. (An Event that
+            # came from Salesforce with its item is deleted with it: anchors 1.11, row 2.)
             self.emit(Note(ref, f"Event {ev.event_id} was not made by crmcal: kept", rules))
             self.emit(Unlink(ref, ev.event_id, remember=remember))
             return

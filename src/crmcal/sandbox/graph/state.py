@@ -797,6 +797,16 @@ class GraphState:
         self._touch(mb, rec, "created", series=True)
         return rec
 
+    def deliver_cancellation(self, mb_ref: str, item_id: str) -> None:
+        """An external organizer's cancellation arrives: the copy becomes `isCancelled` (as an
+        in-org organizer's `cancel` does to attendees' copies)."""
+        mb = self.mailbox(mb_ref)
+        rec = mb.events.get(item_id)
+        if rec is None or rec.deleted:
+            raise not_found()
+        rec.props["isCancelled"] = True
+        self._touch(mb, rec, "updated", series=True)
+
     def corrupt_event(self, mb_ref: str, item_id: str, override: JSON) -> None:
         """Make reads of one item return these raw JSON fields (Y3 tests: malformed items)."""
         mb = self.mailbox(mb_ref)
