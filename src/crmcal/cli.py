@@ -252,12 +252,9 @@ def db_upgrade(
 ) -> None:
     """Create or upgrade the state store's schema."""
     cfg = _load(config)
-    store = StateStore(cfg.storage.url())
-    try:
+    with StateStore(cfg.storage.url()) as store:
         store.migrate(revision)
         console.print(f"state store at revision {store.current_revision()}")
-    finally:
-        store.dispose()
 
 
 @db_app.command("downgrade")
@@ -267,31 +264,18 @@ def db_downgrade(
 ) -> None:
     """Downgrade the state store's schema (for rolling back a release)."""
     cfg = _load(config)
-    store = StateStore(cfg.storage.url())
-    try:
+    with StateStore(cfg.storage.url()) as store:
         store.downgrade(revision)
         console.print(f"state store at revision {store.current_revision() or 'base'}")
-    finally:
-        store.dispose()
 
 
 @db_app.command("status")
 def db_status(config: ConfigOption = None) -> None:
     """Print the schema revision and the newest one."""
     cfg = _load(config)
-    store = StateStore(cfg.storage.url())
-    try:
-        print(
-            json.dumps(
-                {
-                    "url": _safe_url(cfg.storage.url()),
-                    "current": store.current_revision(),
-                    "head": store.head_revision(),
-                }
-            )
-        )
-    finally:
-        store.dispose()
+    with StateStore(cfg.storage.url()) as store:
+        status = {"current": store.current_revision(), "head": store.head_revision()}
+    print(json.dumps({"url": _safe_url(cfg.storage.url()), **status}))
 
 
 # -- sync, demo, sandbox ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ that starts with `Status: `. It never adds, removes or recolours anything else (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,7 +82,7 @@ def is_owned(category: str) -> bool:
     return category in BASE_COLORS or category.startswith(STATUS_PREFIX)
 
 
-def master_categories(statuses: tuple[Status, ...] = ()) -> dict[str, Color]:
+def master_categories(statuses: Iterable[Status] = ()) -> dict[str, Color]:
     """The master-category entries a user needs for the given statuses (C4)."""
     out = dict(BASE_COLORS)
     for s in statuses:

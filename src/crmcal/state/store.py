@@ -100,6 +100,12 @@ class StateStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
     # -- sessions -----------------------------------------------------------------------------
 
     @contextmanager

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from crmcal.domain import CrmEvent, Item, ItemDraft, ItemPatch
+from crmcal.rules.categories import Status
 from crmcal.state.models import Origin, ShareMode
 
 
@@ -104,7 +105,8 @@ class SetCategories:
 
     item: ItemRef
     categories: tuple[str, ...]
-    status: str | None
+    status: Status | None
+    """The status category among `categories` (C3), with its kind (and so its colour)."""
     rules: tuple[str, ...] = ("C3",)
     refresh: bool = False
     """Computed from an older snapshot (another mailbox's copy): the executor re-reads the item

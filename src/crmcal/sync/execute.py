@@ -17,7 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from crmcal.connectors.errors import (
     SystemicError,
     TransientError,
 )
-from crmcal.domain import CrmEvent, EventRelation, Item, OrgSettings, RelationStatus
+from crmcal.domain import EventRelation, Item, OrgSettings, RelationStatus
 from crmcal.rules import categories as cat
 from crmcal.state import StateStore
 from crmcal.state.models import (
@@ -62,6 +62,7 @@ from crmcal.sync.actions import (
     UpdateItem,
 )
 from crmcal.sync.codec import item_to_json
+from crmcal.sync.plan import HELD, natural_key
 from crmcal.sync.ports import CalendarPort, CrmPort
 
 log = logging.getLogger("crmcal.sync")
@@ -175,7 +176,27 @@ class Executor:
     def create_events(self, creates: list[CreateEvent]) -> None:
         if not creates:
             return
-        intent_ids = self._open_intents(creates)
+        intent_ids = self._journal(
+            "create_event",
+            [
+                (
+                    c.key,
+                    c.item.mailbox,
+                    {
+                        "item_id": c.item.item_id,
+                        "guid": c.item.guid,
+                        "owner_id": c.event.owner_id,
+                        "subject": c.event.subject,
+                        "start": natural_key(c.event.owner_id, c.event)[2],
+                        "share_mode": c.share_mode.value,
+                        "synced": dict(c.synced),
+                        "who_id": c.event.who_id,
+                        "what_id": c.event.what_id,
+                    },
+                )
+                for c in creates
+            ],
+        )
         events = [c.event for c in creates]
         guid_field = self.org.guid_field
         if guid_field:
@@ -253,27 +274,42 @@ class Executor:
                         row.who_ids = list(c.who_relations) or row.who_ids
 
     def _journal(
-        self, action: str, keys: list[tuple[str, str | None, dict[str, object]]]
-    ) -> dict[str, int]:
-        """Open one intent per external write (key, mailbox, payload) before making it (O5)."""
+        self,
+        action: str,
+        entries: list[tuple[str, str | None, dict[str, object]]],
+        side: str = "salesforce",
+    ) -> list[int]:
+        """Open one intent per external write (key, mailbox, payload) before making it (O5);
+        returns their ids in the order given."""
         with self.store.session() as s:
-            rows = {
-                key: IntentRow(
+            rows = [
+                IntentRow(
                     session_id=self.session_id,
                     mailbox=mailbox,
-                    side="salesforce",
+                    side=side,
                     action=action,
                     key=key,
                     payload=dict(payload),
                 )
-                for key, mailbox, payload in keys
-            }
-            s.add_all(rows.values())
+                for key, mailbox, payload in entries
+            ]
+            s.add_all(rows)
             s.flush()
-            return {k: r.id for k, r in rows.items()}
+            return [r.id for r in rows]
 
-    def _close(self, intents: dict[str, int], ok: dict[str, bool]) -> None:
-        """Record each write's outcome in its intent."""
+    def _journal_keyed(
+        self, action: str, entries: list[tuple[str, str | None, dict[str, object]]]
+    ) -> dict[str, int]:
+        """`_journal` for writes keyed by a unique id (one Event each)."""
+        return dict(zip((e[0] for e in entries), self._journal(action, entries), strict=True))
+
+    def _close(
+        self,
+        intents: dict[str, int],
+        ok: dict[str, bool],
+        results: dict[str, dict[str, object]] | None = None,
+    ) -> None:
+        """Record each write's outcome (and what came back) in its intent."""
         with self.store.session() as s:
             rows = s.scalars(select(IntentRow).where(IntentRow.id.in_(list(intents.values()))))
             by_id = {r.id: r for r in rows}
@@ -283,33 +319,8 @@ class Executor:
                 if row is not None:
                     row.status = IntentStatus.DONE if ok.get(key) else IntentStatus.FAILED
                     row.closed_at = now
-
-    def _open_intents(self, creates: list[CreateEvent]) -> list[int]:
-        with self.store.session() as s:
-            rows = [
-                IntentRow(
-                    session_id=self.session_id,
-                    mailbox=c.item.mailbox,
-                    side="salesforce",
-                    action="create_event",
-                    key=c.key,
-                    payload={
-                        "item_id": c.item.item_id,
-                        "guid": c.item.guid,
-                        "owner_id": c.event.owner_id,
-                        "subject": c.event.subject,
-                        "start": _natural_start(c.event),
-                        "share_mode": c.share_mode.value,
-                        "synced": dict(c.synced),
-                        "who_id": c.event.who_id,
-                        "what_id": c.event.what_id,
-                    },
-                )
-                for c in creates
-            ]
-            s.add_all(rows)
-            s.flush()
-            return [r.id for r in rows]
+                    if results and key in results:
+                        row.result = results[key]
 
     # -- 2. links and updates -----------------------------------------------------------------
 
@@ -353,7 +364,7 @@ class Executor:
         if not updates:
             return
         records = [{"Id": u.event_id, **_scalars(u.fields)} for u in updates]
-        intents = self._journal(
+        intents = self._journal_keyed(
             "update_event",
             [
                 (u.event_id, u.item.mailbox if u.item else None, {"fields": sorted(u.fields)})
@@ -386,40 +397,29 @@ class Executor:
         for c in creates:
             by_mailbox[c.mailbox].append(c)
         for mailbox, cs in by_mailbox.items():
-            with self.store.session() as s:
-                rows = [
-                    IntentRow(
-                        session_id=self.session_id,
-                        mailbox=mailbox,
-                        side="outlook",
-                        action="create_item",
-                        key=str(c.event.id),
-                        payload={},
-                    )
-                    for c in cs
-                ]
-                s.add_all(rows)
-                s.flush()
-                intent_ids = [r.id for r in rows]
-            self.calendar.ensure_categories(mailbox, _master(cs[0].draft.categories))
+            keys = [str(c.event.id) for c in cs]
+            intents = dict(
+                zip(
+                    keys,
+                    self._journal("create_item", [(k, mailbox, {}) for k in keys], "outlook"),
+                    strict=True,
+                )
+            )
+            self.calendar.ensure_categories(mailbox, _master([cat.TRACKED]))
             results = {r.key: r for r in self.calendar.create_items(mailbox, [c.draft for c in cs])}
+            outcome: dict[str, bool] = {}
+            returned: dict[str, dict[str, object]] = {}
+            for pos, key in enumerate(keys):
+                r = results.get(pos)
+                outcome[key] = r is not None and r.ok and r.id is not None
+                returned[key] = (
+                    {"id": r.id} if r and outcome[key] else {"error": str(r and r.error)}
+                )
             with self.store.session() as s, s.no_autoflush:
-                known = self._load_events(s, [str(c.event.id) for c in cs])
-                intents = {
-                    r.id: r
-                    for r in s.scalars(select(IntentRow).where(IntentRow.id.in_(intent_ids)))
-                }
-                for pos, (c, iid) in enumerate(zip(cs, intent_ids, strict=True)):
+                known = self._load_events(s, keys)
+                for pos, c in enumerate(cs):
                     r = results.get(pos)
-                    intent = intents.get(iid)
-                    ok = r is not None and r.ok and r.id is not None
-                    if intent is not None:
-                        intent.status = IntentStatus.DONE if ok else IntentStatus.FAILED
-                        intent.result = (
-                            {"id": r.id} if ok and r else {"error": str(r.error if r else "")}
-                        )
-                        intent.closed_at = utcnow()
-                    if not ok or r is None or r.id is None or c.event.id is None:
+                    if not outcome[keys[pos]] or r is None or r.id is None or c.event.id is None:
                         self.out.failed += 1
                         self.out.log.append(
                             f"Event {c.event.id}: not created in Outlook: {r.error if r else ''}"
@@ -451,6 +451,7 @@ class Executor:
                     s.add(row)
                     self.out.created_items += 1
                     self.out.log.append(f"Event {eid}: created in Outlook ({', '.join(c.rules)})")
+            self._close(intents, outcome, returned)
 
     def update_items(self, updates: list[UpdateItem]) -> None:
         """X2: patch Outlook items with what changed in Salesforce (per mailbox, `$batch`)."""
@@ -490,7 +491,7 @@ class Executor:
         """X4, X5, M5: delete in collections of 200, journaled; an Event already gone is fine."""
         if not deletes:
             return
-        intents = self._journal(
+        intents = self._journal_keyed(
             "delete_event",
             [
                 (d.event_id, d.item.mailbox, {"subject": d.subject, "rules": list(d.rules)})
@@ -571,8 +572,6 @@ class Executor:
         """X7: mark the links whose deletion waits for a confirmation."""
         if not holds:
             return
-        from crmcal.sync.plan import HELD
-
         with self.store.session() as s:
             cache = self._load_links(s, [h.item for h in holds])
             for h in holds:
@@ -621,7 +620,7 @@ class Executor:
                         to_create.append(
                             EventRelation(x.event_id, who, is_invitee=False, is_parent=True)
                         )
-        intents = self._journal(
+        intents = self._journal_keyed(
             "sync_relations",
             [
                 (
@@ -701,9 +700,7 @@ class Executor:
             # C1: `Salesforce` stays only where the user put it (marked); a failed auto-share is
             # neither shared nor marked. N4: `Sync Error` and one status naming the reason.
             new = cat.apply(base, shared=cat.wants_share(base), status=status, error=True)
-            wanted[(mailbox, item_id)] = SetCategories(
-                ref, new, status.category, rules=("N4", "C2")
-            )
+            wanted[(mailbox, item_id)] = SetCategories(ref, new, status, rules=("N4", "C2"))
         by_mailbox: dict[str, list[SetCategories]] = defaultdict(list)
         for x in wanted.values():
             by_mailbox[x.item.mailbox].append(x)
@@ -725,14 +722,10 @@ class Executor:
                     fresh.append(SetCategories(x.item, mine + ours, x.status, x.rules))
             by_mailbox[mailbox] = fresh
         for mailbox, xs in by_mailbox.items():
-            statuses = {x.status for x in xs if x.status}
-            master = {name: color.value for name, color in cat.BASE_COLORS.items()}
-            for x in xs:
-                if x.status:
-                    master[x.status] = _status_color(x.status)
+            statuses = [x.status for x in xs if x.status is not None]
             try:
                 if statuses or any(cat.SALESFORCE in x.categories for x in xs):
-                    self.calendar.ensure_categories(mailbox, master)
+                    self.calendar.ensure_categories(mailbox, _master(statuses))
                 results = self.calendar.set_categories(
                     mailbox, {x.item.item_id: x.categories for x in xs}
                 )
@@ -753,7 +746,8 @@ class Executor:
                     if row is None or x.item.item_id not in ok:
                         continue
                     if x.status is not None or row.event_id is not None:
-                        row.status = x.status  # an unlinked item keeps its remembered status
+                        # an unlinked item keeps its remembered status
+                        row.status = x.status.category if x.status else None
 
     # -- 5. tracking and issues ---------------------------------------------------------------
 
@@ -926,29 +920,9 @@ def _status(s: str) -> RelationStatus:
     )
 
 
-def _natural_start(ev: CrmEvent) -> str:
-    """Where Salesforce puts the Event's start: the instant, or midnight UTC of an all-day date."""
-    if ev.is_all_day and ev.activity_date is not None:
-        return f"{ev.activity_date.isoformat()}T00:00:00+00:00"
-    return ev.start.astimezone(UTC).isoformat() if ev.start else ""
-
-
-def _master(categories: tuple[str, ...]) -> dict[str, str]:
-    out = {name: color.value for name, color in cat.BASE_COLORS.items()}
-    for c in categories:
-        if c.startswith(cat.STATUS_PREFIX):
-            out[c] = _status_color(c)
-    return out
-
-
-def _status_color(category: str) -> str:
-    if category == cat.TRACKED.category:
-        return cat.Color.GREEN.value
-    if category.startswith(cat.STATUS_PREFIX + "Waiting") or category.startswith(
-        cat.STATUS_PREFIX + "Unresolved"
-    ):
-        return cat.Color.YELLOW.value
-    return cat.Color.ORANGE.value
+def _master(statuses: list[cat.Status]) -> dict[str, str]:
+    """The master categories to make sure of, as Graph wants them (name -> preset)."""
+    return {name: color.value for name, color in cat.master_categories(statuses).items()}
 
 
 def _scalars(fields: Mapping[str, object]) -> dict[str, str | int | float | bool | None]:

@@ -242,6 +242,14 @@ def unchanged(item: Item, t: TrackedItem | None) -> bool:
     )
 
 
+def key_start(when: str) -> datetime:
+    """The instant a natural key's start stands for: the start itself, or midnight UTC of an
+    all-day date (where Salesforce keeps all-day Events)."""
+    if len(when) == 10:
+        return datetime.fromisoformat(when).replace(tzinfo=UTC)
+    return datetime.fromisoformat(when.replace("Z", "+00:00"))
+
+
 def lookups(
     ctx: Context, items: Iterable[Item], tracked: Mapping[str, TrackedItem] | None = None
 ) -> Lookups:
@@ -338,7 +346,13 @@ class _Planner:
         """C1-C3: write the categories only when they differ (no write when nothing changes)."""
         new = cat.apply(item.categories, shared=shared, status=status, error=error)
         if new != item.categories:
-            self.emit(SetCategories(_ref(item), new, status.category if status else None))
+            self.emit(SetCategories(_ref(item), new, status))
+
+    def invitees(self, item: Item, sc: Scenario) -> tuple[Invitee, ...]:
+        """P1: only the organizer's Event has invitees, and a private one has none (M6)."""
+        if sc is not Scenario.YOU_ORGANIZE or item.is_private:
+            return ()
+        return _invitees(item, self.ctx.directory, self.ctx.mailbox)
 
     def seen(self, item: Item, lk: Linking | None) -> None:
         """Record the content hash; keep a snapshot while participants lack a record (P6)."""
@@ -521,11 +535,7 @@ class _Planner:
             return  # M6: private Events carry no links
         lk = self.linking(item, p)
         self.seen(item, lk)
-        want_inv = (
-            _invitees(item, self.ctx.directory, self.ctx.mailbox)
-            if scenario(item, self.ctx.directory) is Scenario.YOU_ORGANIZE
-            else ()
-        )
+        want_inv = self.invitees(item, scenario(item, self.ctx.directory))
         have = set(ev.invitees)
         add = tuple(i for i in want_inv if i.user_id not in have)
         remove = tuple(sorted(have - {i.user_id for i in want_inv}))
@@ -687,6 +697,7 @@ class _Planner:
             defaults=self.org.event_defaults,
         )
         synced = synced_values(ev)
+        invitees = self.invitees(item, sc)
         # D2: an Event of the same owner, subject and start that nothing else is linked to.
         known = set(self.i.events) | self.claimed
         for eid in self.i.existing.get(natural_key(self.ctx.owner_id, ev), ()):
@@ -707,16 +718,11 @@ class _Planner:
                     )
                 )
                 self.emit(UpdateEvent(eid, synced, synced, item=ref, rules=("D2", "U1")))
-                adopt_inv = (
-                    _invitees(item, self.ctx.directory, self.ctx.mailbox)
-                    if sc is Scenario.YOU_ORGANIZE and not item.is_private
-                    else ()
-                )
-                if not item.is_private and (who or what or adopt_inv):
+                if not item.is_private and (who or what or invitees):
                     self.emit(
                         SyncRelations(
                             eid,
-                            add_invitees=adopt_inv,
+                            add_invitees=invitees,
                             who_id=who,
                             what_id=what,
                             who_relations=whos,
@@ -731,11 +737,6 @@ class _Planner:
                 self.emit(ResolveIssues(item.mailbox, item.id))
                 self.seen(item, lk)
                 return
-        invitees = (
-            _invitees(item, self.ctx.directory, self.ctx.mailbox)
-            if sc is Scenario.YOU_ORGANIZE and not item.is_private
-            else ()
-        )
         self.created[item.ical_uid] = f"{item.ical_uid}|{self.ctx.owner_id}"
         self.emit(
             CreateEvent(
@@ -772,7 +773,7 @@ class _Planner:
                             SetCategories(
                                 ItemRef(other.mailbox, other.item_id, other.guid),
                                 new,
-                                cat.TRACKED.category,
+                                cat.TRACKED,
                                 rules=("P1", "C1"),
                                 refresh=True,
                             )

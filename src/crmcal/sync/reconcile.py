@@ -11,8 +11,6 @@ never closed (it crashed, or its process was killed, between the write and recor
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 
 from crmcal.state import StateStore
@@ -25,6 +23,7 @@ from crmcal.state.models import (
     ShareMode,
     utcnow,
 )
+from crmcal.sync.plan import key_start
 from crmcal.sync.ports import CrmPort
 
 
@@ -37,7 +36,7 @@ def reconcile(store: StateStore, crm: CrmPort, mailbox: str) -> int:
     found: dict[int, str] = {}
     if creates:
         owners = sorted({str(i.payload["owner_id"]) for i in creates})
-        starts = sorted({datetime.fromisoformat(str(i.payload["start"])) for i in creates})
+        starts = sorted({key_start(str(i.payload["start"])) for i in creates})
         candidates = crm.events_by_natural_keys(owners, starts)
         if crm.guid_field:
             candidates += crm.events_by_guid(
@@ -45,7 +44,7 @@ def reconcile(store: StateStore, crm: CrmPort, mailbox: str) -> int:
             )
         for intent in creates:
             p = intent.payload
-            start = datetime.fromisoformat(str(p["start"]))
+            start = key_start(str(p["start"]))
             for ev in candidates:
                 same_guid = bool(crm.guid_field) and ev.guid == p.get("guid")
                 same_key = (

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -42,6 +42,7 @@ from crmcal.sync.plan import (
     NaturalKey,
     TrackedItem,
     in_play,
+    key_start,
     lookups,
     natural_key,
     plan,
@@ -331,12 +332,6 @@ def _state_for(
     return by_guid, events
 
 
-def _key_start(when: str) -> datetime:
-    if len(when) == 10:  # an all-day date
-        return datetime.fromisoformat(when).replace(tzinfo=UTC)
-    return datetime.fromisoformat(when.replace("Z", "+00:00"))
-
-
 def _existing(
     crm: CrmPort,
     lk: Lookups,
@@ -351,7 +346,7 @@ def _existing(
     if not candidates or not lk.natural_keys:
         return {}
     # Salesforce puts an all-day Event at midnight UTC of its date: use the natural keys' starts.
-    starts = sorted({_key_start(k[2]) for k in lk.natural_keys if k[2]})
+    starts = sorted({key_start(k[2]) for k in lk.natural_keys if k[2]})
     out: dict[NaturalKey, tuple[str, ...]] = {}
     for ev in crm.events_by_natural_keys([ctx.owner_id], starts):
         if ev.id is None:
