@@ -76,6 +76,7 @@ UNSYNCED = "crmcal: unsynced by the user (M5)"
 """The status of a link whose Event the mass-delete guard kept."""
 UNRESOLVED_REASON = "unresolved_participants"
 NOT_SYNCED_REASON = "not_synced"
+DIRECTION_REASON_TEXT = "this user syncs Salesforce to Outlook only (G3)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +421,13 @@ class _Planner:
                 )
             )
             return
+        linked = t is not None and t.event_id is not None
+        if self.mirror_mode and linked and (cat.wants_unsync(item.categories) or item.is_cancelled):
+            # G3 `salesforce_to_outlook`: nothing done in Outlook changes Salesforce; the item is
+            # let go (crmcal's categories off, link dropped), the Event stays.
+            assert t is not None
+            self.let_go(item, t, "unsynced or cancelled in Outlook")
+            return
         if t is not None and t.event_id is not None and cat.wants_unsync(item.categories):
             # M5: `Salesforce Unsync` removes what crmcal created and all of crmcal's categories,
             # and is remembered so auto-share does not share the item straight back.
@@ -441,11 +449,72 @@ class _Planner:
             # X6 only: nothing that Salesforce cares about changed, on either side.
             self.set_status(item, shared=True, status=cat.TRACKED)
             return
+        if self.mirror_mode and not (t is not None and t.event_id is not None):
+            self.not_up(item, t)
+            return
         p = participants(item, self.ctx.directory, self.us)
         if t is not None and t.event_id is not None:
             self.linked(item, t, p)
             return
         self.unlinked(item, t, p)
+
+    @property
+    def mirror_mode(self) -> bool:
+        """G3 `salesforce_to_outlook`: Salesforce is master for this user."""
+        return self.us.direction is Direction.SALESFORCE_TO_OUTLOOK
+
+    def not_up(self, item: Item, t: TrackedItem | None) -> None:
+        """G3 `salesforce_to_outlook`: Outlook items are never shared up. One the user marks
+        with the category is told why (status and issue); others are left alone."""
+        if not cat.wants_share(item.categories):
+            self.forget(item, t, None)
+            return
+        status = cat.not_synced(DIRECTION_REASON_TEXT)
+        self.set_status(item, shared=True, status=status, error=True)
+        self.emit(Track(_ref(item), item, status.category, ShareMode.CATEGORY))
+        self.emit(
+            RaiseIssue(
+                item.mailbox,
+                NOT_SYNCED_REASON,
+                f"Not synced: {DIRECTION_REASON_TEXT}",
+                item=item,
+                actions=("dismiss",),
+                rules=("G3", "I1"),
+            )
+        )
+
+    def let_go(self, item: Item, t: TrackedItem, why: str) -> None:
+        """G3 `salesforce_to_outlook`: drop the link without touching Salesforce."""
+        ref = _ref(item)
+        new = cat.strip(item.categories)
+        if new != item.categories:
+            self.emit(SetCategories(ref, new, None, rules=("G3", "C4")))
+        self.emit(Note(ref, f"{why}: Event {t.event_id} kept (Salesforce is master)", ("G3",)))
+        self.emit(Unlink(ref, t.event_id))
+
+    def mirror(self, item: Item, t: TrackedItem, ev: KnownEvent, now: Mapping[str, object]) -> None:
+        """G3 `salesforce_to_outlook`: Salesforce wins every field. What changed in Salesforce
+        comes down; what changed only in Outlook is put back to the Salesforce value. Three-way
+        against the last synced values, so nothing is written when nothing moved."""
+        sf_now = self.crm_changed.get(ev.event_id)
+        sf_values = synced_values(sf_now) if sf_now is not None else dict(ev.synced)
+        to_sf, to_outlook, _ = merge(ev.synced, now, sf_values)
+        down = {**to_outlook, **{k: sf_values.get(k) for k in to_sf}}
+        may_write = t.origin is Origin.SALESFORCE or not item.is_meeting or item.is_organizer
+        if not down or not may_write:
+            return
+        base = dict(ev.synced)
+        base.update({k: sf_values.get(k) for k in down})
+        self.emit(
+            UpdateItem(
+                _ref(item),
+                patch_for(down, sf_values),
+                ev.event_id,
+                base,
+                tuple(sorted(down)),
+                rules=("G3", "X2"),
+            )
+        )
 
     def linked(self, item: Item, t: TrackedItem, p: Participants) -> None:
         ev = self.i.events.get(t.event_id or "")
@@ -469,6 +538,9 @@ class _Planner:
                 first_share=False,
             )
         )
+        if self.mirror_mode:
+            self.mirror(item, t, ev, now_values)
+            return
         sf_now = self.crm_changed.get(ev.event_id)
         to_outlook: dict[str, object] = {}
         conflicts: tuple[str, ...] = ()
@@ -814,7 +886,12 @@ class _Planner:
             if t.event_id is None:
                 self.emit(Track(ItemRef(t.mailbox, t.item_id, t.guid), None, None, forget=True))
                 continue
-            if r.id in self.i.gone:
+            if r.id in self.i.gone and self.mirror_mode:
+                # G3 `salesforce_to_outlook`: deleting the Outlook copy leaves the Event alone.
+                ref = ItemRef(t.mailbox, t.item_id, t.guid)
+                self.emit(Note(ref, f"deleted in Outlook: Event {t.event_id} kept", ("G3",)))
+                self.emit(Unlink(ref, t.event_id))
+            elif r.id in self.i.gone:
                 snap = t.snapshot.subject if t.snapshot else ""
                 self.unshare(t, snap, ("X5",))
         if self.ctx.allow_mass_delete:
