@@ -1,0 +1,136 @@
+"""T1-T2 end to end: files of a shared item become Salesforce `Attachment` records on its Event
+within the limits; every skipped file is named with its reason; a second session uploads nothing."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from crmcal.domain.settings import AttachmentLimits
+from crmcal.sandbox.graph.api import ApiRequest, dispatch
+
+from .conftest import DOMAIN, World
+
+ANN = f"ann@{DOMAIN}"
+KNOWN = "eu1@fabrikam.example"
+MB = 1024 * 1024
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * (2 * MB // 256)
+BIG = bytes(reversed(range(256))) * (5 * MB // 256)
+
+
+def _post_raw(w: World, item_id: str, body: dict[str, Any]) -> None:
+    """Attach through the emulator's Graph router (the same code the HTTP app serves)."""
+    _, resp = dispatch(
+        w.sb.graph,
+        ApiRequest("POST", f"/users/{ANN}/events/{item_id}/attachments", {}, {}, body),
+    )
+    assert resp.status == 201, resp.body
+
+
+def _item_with_files(w: World) -> str:
+    w.person(ANN)
+    w.contact(KNOWN, "Known")
+    rec = w.meeting(ANN, "Proposal review", (KNOWN,))
+    item_id = str(rec.id)
+    cal = w.calendar
+    _post_raw(
+        w,
+        item_id,
+        {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": "logo.png",
+            "contentType": "image/png",
+            "isInline": True,
+            "contentId": "logo@1",
+            "contentBytes": base64.b64encode(b"\x89PNG" + b"0" * 500).decode(),
+        },
+    )
+    cal.upload_attachment(ANN, item_id, "proposal.pdf", PDF, "application/pdf")  # one POST
+    cal.upload_attachment(ANN, item_id, "figures.xlsx", BIG)  # createUploadSession, chunks
+    cal.upload_attachment(ANN, item_id, "setup.exe", b"MZ" + b"\0" * 2000)
+    _post_raw(
+        w,
+        item_id,
+        {
+            "@odata.type": "#microsoft.graph.referenceAttachment",
+            "name": "plan.docx",
+            "sourceUrl": "https://contoso.sharepoint.com/sites/s/plan.docx",
+        },
+    )
+    return item_id
+
+
+def _attachments(w: World) -> dict[str, dict[str, Any]]:
+    rows = w.crm.query("SELECT Id, ParentId, Name, BodyLength, ContentType FROM Attachment")
+    return {str(r["Name"]): r for r in rows}
+
+
+def test_t1_t2_files_within_limits_saved_on_the_event_and_skips_named(world: World) -> None:
+    """T1: with `share_attachments`, the 2 MB PDF and the 5 MB file (read from Graph with
+    `$value`) become Attachments with ParentId = the Event; T2: the inline image, the disallowed
+    extension and the cloud link are skipped, each named with its reason in the session log;
+    a second session uploads nothing."""
+    world.org = world.org.model_copy(update={"share_attachments": True})
+    _item_with_files(world)
+    [r] = world.sync(ANN)
+    [ev] = world.events()
+    got = _attachments(world)
+    assert set(got) == {"proposal.pdf", "figures.xlsx"}
+    assert {g["ParentId"] for g in got.values()} == {ev.id}
+    assert got["proposal.pdf"]["BodyLength"] == len(PDF)
+    assert got["figures.xlsx"]["BodyLength"] == len(BIG)
+    row = world.sb.salesforce.get("Attachment", str(got["figures.xlsx"]["Id"]))
+    assert base64.b64decode(str(row["Body"])) == BIG
+    log = "\n".join(r.outcome.log)
+    assert "'logo.png' skipped: inline image" in log
+    assert "'setup.exe' skipped: extension .exe is not allowed" in log
+    assert "'plan.docx' skipped: cloud attachment" in log
+    posts = world.crm.calls["sobject:POST"]
+    [again] = world.sync(ANN)
+    assert world.crm.calls["sobject:POST"] == posts
+    assert set(_attachments(world)) == {"proposal.pdf", "figures.xlsx"}
+    assert not any("saved to" in line for line in again.outcome.log)
+
+
+def test_t2_total_and_size_limits(world: World) -> None:
+    """T2: 25 MB for all files together (here lowered to 6 MB: the 5 MB file after the 2 MB PDF
+    would exceed it), and the min/max size filters."""
+    limits = AttachmentLimits(max_total_bytes=6 * MB, min_file_bytes=0, max_file_bytes=25 * MB)
+    world.org = world.org.model_copy(
+        update={"share_attachments": True, "attachment_limits": limits}
+    )
+    item_id = _item_with_files(world)
+    world.calendar.upload_attachment(ANN, item_id, "tiny.txt", b"x")
+    [r] = world.sync(ANN)
+    assert set(_attachments(world)) == {"proposal.pdf", "tiny.txt"}
+    assert any(
+        "'figures.xlsx' skipped: the item's files would exceed 6.0 MB together" in line
+        for line in r.outcome.log
+    )
+
+
+def test_t2_min_size_filter_and_a_file_added_later(world: World) -> None:
+    """T2: files under the minimum are skipped; T1: a file added to a shared item later goes up
+    at the next session, the ones already saved do not go again."""
+    limits = AttachmentLimits(min_file_bytes=10)
+    world.org = world.org.model_copy(
+        update={"share_attachments": True, "attachment_limits": limits}
+    )
+    world.person(ANN)
+    world.contact(KNOWN, "Known")
+    item_id = str(world.meeting(ANN, "Review", (KNOWN,)).id)
+    world.calendar.upload_attachment(ANN, item_id, "tiny.txt", b"x")
+    world.calendar.upload_attachment(ANN, item_id, "notes.txt", b"meeting notes")
+    [r] = world.sync(ANN)
+    assert set(_attachments(world)) == {"notes.txt"}
+    assert any("'tiny.txt' skipped: smaller than the minimum" in x for x in r.outcome.log)
+    world.calendar.upload_attachment(ANN, item_id, "later.csv", b"a,b\n1,2\n3,4\n5,6\n")
+    world.sync(ANN)
+    assert set(_attachments(world)) == {"notes.txt", "later.csv"}
+
+
+def test_t1_off_by_default(world: World) -> None:
+    """T1: `share_attachments` defaults to false: no Attachment is made."""
+    _item_with_files(world)
+    world.sync(ANN)
+    assert world.events() and _attachments(world) == {}
