@@ -1,0 +1,366 @@
+"""Series in one session (issue 7): gather what `sync.series` decides on, run its actions.
+
+Reads, per session and only when series are in play: the masters of the series the delta touched
+(one `$batch`), each such series' occurrences in the window (`/instances`, one call per series)
+and the linked Salesforce series' occurrence Events (one query per kind). Writes go through the
+engine's `Executor` (journaled, O5), then the `series` rows are recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Protocol, cast
+
+from sqlalchemy import delete, select
+
+from crmcal.connectors.errors import ItemError
+from crmcal.domain import CalendarChanges, CrmEvent, Item, RecurrenceFormat
+from crmcal.domain.calendar import ItemType
+from crmcal.rules import categories as cat
+from crmcal.rules.linking import SearchResults
+from crmcal.state import StateStore
+from crmcal.state.models import LinkRow, Origin, ShareMode
+from crmcal.state.models_engine import SeriesRow
+from crmcal.sync.actions import Action, DeleteEvent, DeleteItem, ItemRef, Plan, Unlink
+from crmcal.sync.execute import Executor, Outcome
+from crmcal.sync.plan import UNSYNCED, Context, TrackedItem
+from crmcal.sync.ports import CalendarPort, CrmPort
+from crmcal.sync.series import (
+    LinkSeries,
+    SeriesAction,
+    SeriesCase,
+    SeriesLink,
+    SeriesPlanner,
+    UnlinkSeries,
+    occurrence_window,
+    plan_downsync,
+)
+
+
+class SeriesCalendar(Protocol):
+    """What series need of the calendar besides `CalendarPort` (`GraphClient` has it)."""
+
+    def instances(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime
+    ) -> list[Item]: ...
+
+
+class SeriesCrm(Protocol):
+    """What series need of Salesforce besides `CrmPort` (`SalesforceClient` has it)."""
+
+    def series_events(
+        self,
+        classic_ids: Sequence[str],
+        lightning: Sequence[tuple[str, datetime]] = (),
+        window: tuple[datetime, datetime] | None = None,
+    ) -> list[CrmEvent]: ...
+
+
+def _link(row: SeriesRow) -> SeriesLink:
+    return SeriesLink(
+        mailbox=row.mailbox,
+        master_id=row.master_id,
+        guid=row.guid,
+        event_id=row.event_id,
+        format=row.format,
+        origin=Origin(row.origin),
+        share_mode=ShareMode(row.share_mode),
+        pattern_key=row.pattern_key,
+        synced=dict(row.synced or {}),
+        sf_key=row.sf_key,
+    )
+
+
+def series_masters(store: StateStore, mailbox: str) -> frozenset[str]:
+    """Master ids of the mailbox's shared series (so the item planner leaves them to us)."""
+    with store.session() as s:
+        return frozenset(s.scalars(select(SeriesRow.master_id).where(SeriesRow.mailbox == mailbox)))
+
+
+def _lightning_key(key: str | None) -> tuple[str, datetime] | None:
+    if not key or "|" not in key:
+        return None
+    owner, when = key.split("|", 1)
+    return owner, datetime.fromisoformat(when.replace("Z", "+00:00"))
+
+
+def merge_outcome(a: Outcome, b: Outcome) -> None:
+    """Add `b`'s counts and log to `a`."""
+    for k, v in vars(b).items():
+        cur = getattr(a, k)
+        if isinstance(cur, int) and isinstance(v, int):
+            setattr(a, k, cur + v)
+        elif isinstance(cur, list) and isinstance(v, list):
+            cur.extend(v)
+
+
+def run_series(
+    *,
+    ctx: Context,
+    calendar: CalendarPort,
+    crm: CrmPort,
+    store: StateStore,
+    changes: CalendarChanges,
+    tracked: Mapping[str, TrackedItem],
+    crm_events: tuple[CrmEvent, ...],
+    crm_deleted: frozenset[str],
+    search: SearchResults,
+    session_id: int | None,
+    now: datetime,
+) -> Outcome | None:
+    """R1-R6, X8, N3, U5 for one mailbox; None when `recurring_sync` is off or nothing is in
+    play."""
+    org = ctx.directory.org
+    if not org.recurring_sync:
+        return None
+    mailbox = ctx.mailbox
+    with store.session() as s:
+        rows = list(s.scalars(select(SeriesRow).where(SeriesRow.mailbox == mailbox)))
+    links = {r.master_id: _link(r) for r in rows}
+    by_event = {lk.event_id: lk for lk in links.values()}
+    by_key: dict[str, SeriesLink] = {lk.sf_key: lk for lk in links.values() if lk.sf_key}
+
+    # Which series are in play: those the delta touched, those with tombstones (a deleted series
+    # only shows as its occurrences' tombstones), those Salesforce deleted or changed.
+    masters: dict[str, Item] = {}
+    wanted: dict[str, None] = {}
+    touched: dict[str, list[Item]] = {}
+    for it in changes.items:
+        if it.type is ItemType.SERIES_MASTER:
+            masters[it.id] = it
+            wanted.setdefault(it.id, None)
+        elif it.series_master_id:
+            wanted.setdefault(it.series_master_id, None)
+            touched.setdefault(it.series_master_id, []).append(it)
+        elif it.id in links:  # U5: a shared series that became a single item
+            masters[it.id] = it
+            wanted.setdefault(it.id, None)
+    if changes.removed:
+        for mid in links:
+            wanted.setdefault(mid, None)
+    sf_deleted = {lk.master_id for lk in links.values() if lk.event_id in crm_deleted}
+    changed_ids = {e.id for e in crm_events if e.id}
+    for lk in links.values():
+        if lk.master_id in sf_deleted or (
+            lk.origin is Origin.SALESFORCE and lk.event_id in changed_ids
+        ):
+            wanted.setdefault(lk.master_id, None)
+    missing = [m for m in wanted if m not in masters]
+    unreadable: set[str] = set()
+    if missing:
+        got, errors = calendar.fetch_items(mailbox, missing)
+        masters.update({i.id: i for i in got})
+        unreadable = {e.item_id for e in errors}
+
+    planner = SeriesPlanner(ctx, search, org.recurrence_format)
+    cases: dict[str, SeriesCase] = {}
+    for mid in wanted:
+        if mid in unreadable:
+            continue
+        master = masters.get(mid)
+        link = links.get(mid)
+        if master is None and link is None:
+            continue
+        if link is not None and link.origin is Origin.SALESFORCE and mid not in sf_deleted:
+            if master is not None:
+                planner.status(master, shared=True, status=cat.TRACKED)
+            elif link is not None:
+                cases[mid] = SeriesCase(mid, None, link=link)
+            continue
+        marked = any(cat.wants_share(i.categories) for i in touched.get(mid, ())) or (
+            master is not None and cat.wants_share(master.categories)
+        )
+        saved = [
+            t
+            for t in tracked.values()
+            if t.share_mode is ShareMode.SAVE
+            and t.event_id is None
+            and (
+                t.item_id == mid or (t.snapshot is not None and t.snapshot.series_master_id == mid)
+            )
+        ]
+        marked = marked or bool(saved)
+        t = tracked.get(mid)
+        single = t.event_id if t is not None and t.event_id and link is None else None
+        cases[mid] = SeriesCase(
+            mid,
+            master,
+            link=link,
+            single_event=single,
+            marked=marked,
+            sf_deleted=mid in sf_deleted,
+            unsynced=t is not None and t.event_id is None and t.status == UNSYNCED,
+            saved=tuple(ItemRef(x.mailbox, x.item_id, x.guid) for x in saved),
+            who_id=next((x.who_id for x in saved if x.who_id), None),
+            what_id=next((x.what_id for x in saved if x.what_id), None),
+        )
+
+    out_log: list[str] = []
+
+    def instances_of(case: SeriesCase) -> SeriesCase:
+        m = case.master
+        if m is None or m.type is not ItemType.SERIES_MASTER:
+            return case
+        if not hasattr(calendar, "instances"):
+            return case
+        cal = cast(SeriesCalendar, calendar)
+        try:
+            items = tuple(cal.instances(mailbox, m.id, ctx.window.start, ctx.window.end))
+        except ItemError as exc:  # this series only; its occurrences are judged next time
+            out_log.append(f"{m.id}: occurrences not read: {exc}")
+            return case
+        return replace(case, instances=items, instances_read=True)
+
+    live = [
+        c for c in cases.values()
+        if c.link is not None and c.link.origin is Origin.OUTLOOK and not c.sf_deleted
+        and c.master is not None and c.master.type is ItemType.SERIES_MASTER
+    ]  # fmt: skip
+    if live:
+        sf_rows = _rows(crm, [c.link for c in live if c.link is not None], ctx)
+        for c in live:
+            assert c.link is not None
+            cases[c.master_id] = replace(
+                instances_of(c), rows=tuple(sf_rows.get(c.link.event_id, ()))
+            )
+    for c in cases.values():
+        planner.decide(c)
+    sf_masters = {
+        lk.master_id: masters[lk.master_id]
+        for lk in links.values()
+        if lk.origin is Origin.SALESFORCE and lk.master_id in masters
+    }
+    actions: list[SeriesAction] = list(planner.out)
+    actions += plan_downsync(ctx, crm_events, crm_deleted, {**by_key, **by_event}, sf_masters)
+    if not actions and not out_log:
+        return None
+    out = Outcome(log=out_log)
+    new_links = _execute(actions, ctx, calendar, crm, store, session_id, now, out)
+
+    # Series shared just now: their occurrences (exceptions made before sharing: R5).
+    fresh = [lk for lk in new_links if lk.origin is Origin.OUTLOOK]
+    if fresh:
+        sf_rows = _rows(crm, fresh, ctx)
+        planner2 = SeriesPlanner(ctx, search, org.recurrence_format)
+        for lk in fresh:
+            master = masters.get(lk.master_id)
+            if master is None:
+                continue
+            case = instances_of(SeriesCase(lk.master_id, master, link=lk))
+            planner2.occurrences(
+                replace(case, rows=tuple(sf_rows.get(lk.event_id, ()))), master, lk
+            )
+        if planner2.out:
+            _execute(planner2.out, ctx, calendar, crm, store, session_id, now, out)
+    return out
+
+
+def _rows(crm: CrmPort, links: Iterable[SeriesLink], ctx: Context) -> dict[str, list[CrmEvent]]:
+    """The Salesforce occurrence Events of linked series in the window, by series Event id."""
+    classic = [lk.event_id for lk in links if lk.format == RecurrenceFormat.CLASSIC.value]
+    lightning: dict[tuple[str, datetime], str] = {}
+    for lk in links:
+        if lk.format == RecurrenceFormat.LIGHTNING.value:
+            key = _lightning_key(lk.sf_key)
+            if key is not None:
+                lightning[(key[0], key[1])] = lk.event_id
+    if not hasattr(crm, "series_events") or (not classic and not lightning):
+        return {}
+    reader = cast(SeriesCrm, crm)
+    out: dict[str, list[CrmEvent]] = {}
+    for ev in reader.series_events(classic, list(lightning), occurrence_window(ctx)):
+        if ev.recurrence_activity_id:
+            out.setdefault(ev.recurrence_activity_id, []).append(ev)
+        lr = ev.lightning_recurrence
+        if lr is not None and lr.start_date is not None:
+            k = (ev.owner_id[:15], lr.start_date.astimezone(UTC).replace(microsecond=0))
+            for (o, when), eid in lightning.items():
+                if (o[:15], when.astimezone(UTC).replace(microsecond=0)) == k:
+                    out.setdefault(eid, []).append(ev)
+    return out
+
+
+def _execute(
+    actions: list[SeriesAction],
+    ctx: Context,
+    calendar: CalendarPort,
+    crm: CrmPort,
+    store: StateStore,
+    session_id: int | None,
+    now: datetime,
+    out: Outcome,
+) -> list[SeriesLink]:
+    """Deletions first (a replaced series goes before its successor is linked), then the rest;
+    then the `series` rows. Returns the links made."""
+    org = ctx.directory.org
+    engine = [a for a in actions if not isinstance(a, LinkSeries | UnlinkSeries)]
+    first: list[Action] = [a for a in engine if isinstance(a, DeleteEvent | Unlink | DeleteItem)]
+    rest: list[Action] = [a for a in engine if not isinstance(a, DeleteEvent | Unlink | DeleteItem)]
+    created: dict[str, str] = {}
+    failed_before = out.failed
+    for part in (first, rest):
+        if part:
+            ex = Executor(store, calendar, crm, org, session_id=session_id, now=now)
+            merge_outcome(out, ex.run(Plan(tuple(part))))
+            created.update(ex.created_ids)
+    # A write of this batch failed: existing series keep their last synced values, so the next
+    # session sees the difference again and retries (O5; review finding) instead of losing it.
+    had_failures = out.failed > failed_before
+    made: list[SeriesLink] = []
+    with store.session() as s:
+        for a in actions:
+            if isinstance(a, UnlinkSeries):
+                s.execute(
+                    delete(SeriesRow).where(
+                        SeriesRow.mailbox == a.mailbox, SeriesRow.master_id == a.master_id
+                    )
+                )
+        s.flush()
+        for a in actions:
+            if not isinstance(a, LinkSeries):
+                continue
+            event_id = a.event_id or (created.get(a.create_key) if a.create_key else None)
+            if not event_id:
+                continue  # the create failed: the executor recorded why (N4)
+            master_id = a.master_id
+            link = s.scalars(
+                select(LinkRow).where(LinkRow.mailbox == a.mailbox, LinkRow.event_id == event_id)
+            ).first()
+            if not master_id:  # X8: the Outlook series the executor just created
+                if link is None:
+                    continue
+                master_id = link.item_id
+            if link is not None:
+                # A series' link is not ended by its first occurrence leaving the window (W3).
+                link.item_start = link.item_end = None
+            row = s.scalars(
+                select(SeriesRow).where(
+                    SeriesRow.mailbox == a.mailbox, SeriesRow.master_id == master_id
+                )
+            ).first()
+            if row is not None and had_failures and row.event_id == event_id:
+                continue
+            if row is None:
+                row = SeriesRow(mailbox=a.mailbox, master_id=master_id)
+                s.add(row)
+            row.guid = a.guid or (link.guid if link is not None else "")
+            row.event_id = event_id
+            row.format = a.format
+            row.origin = a.origin.value
+            row.share_mode = a.share_mode.value
+            row.pattern_key = a.pattern_key
+            row.synced = dict(a.synced)
+            row.sf_key = a.sf_key
+            if a.map_occurrences:
+                made.append(
+                    SeriesLink(
+                        a.mailbox, master_id, row.guid, event_id, a.format, a.origin,
+                        a.share_mode, a.pattern_key, dict(a.synced), a.sf_key,
+                    )
+                )  # fmt: skip
+    return made
+
+
+__all__ = ["merge_outcome", "run_series", "series_masters"]
