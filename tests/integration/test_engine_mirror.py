@@ -116,3 +116,66 @@ def test_G3_switching_an_outlook_shared_meeting_to_salesforce_master(world: Worl
     world.sync()
     assert world.item(ANA, rec.id).subject == "Salesforce decides"
     _quiet(world)
+
+
+BEN = "ben@contoso.example"
+
+
+def test_P5_invitation_mode_brings_salesforce_invitees_to_the_organizers_meeting(
+    world: World,
+) -> None:
+    """P5 opt-in: with `invitation_mode`, an invitee added in Salesforce is added to the
+    meeting Ana organizes, and removed again when Salesforce removes it; attendees Salesforce
+    never had (Maria) are never removed."""
+    world.org = world.org.model_copy(update={"invitation_mode": True})
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Invite from Salesforce", (MARIA,))
+    world.sync()
+    [ev] = world.events()
+    rel = world.sb.salesforce.create(
+        "EventRelation",
+        {"EventId": ev.id, "RelationId": world.sf_ids[BEN], "IsInvitee": True},
+        system=True,
+    )
+    [a, _b] = world.sync()
+    assert a.outcome.updated_items == 1, a.outcome.log
+    got = [x.email.address for x in world.item(ANA, rec.id).attendees]
+    assert got == [MARIA, BEN]
+    _quiet_all(world)
+    world.sb.salesforce.delete("EventRelation", rel)
+    world.sync()
+    assert [x.email.address for x in world.item(ANA, rec.id).attendees] == [MARIA]
+    _quiet_all(world)
+
+
+def test_P5_invitation_mode_off_leaves_attendees_alone(world: World) -> None:
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    rec = world.meeting(ANA, "Default mode", (MARIA,))
+    world.sync()
+    world.sync()
+    [ev] = world.events()
+    world.sb.salesforce.create(
+        "EventRelation",
+        {"EventId": ev.id, "RelationId": world.sf_ids[BEN], "IsInvitee": True},
+        system=True,
+    )
+    world.sync()
+    assert [x.email.address for x in world.item(ANA, rec.id).attendees] == [MARIA]
+
+
+def _quiet_all(world: World) -> None:
+    for r in world.sync():
+        o = r.outcome
+        writes = (
+            o.created,
+            o.updated,
+            o.deleted,
+            o.created_items,
+            o.updated_items,
+            o.deleted_items,
+        )
+        assert writes == (0, 0, 0, 0, 0, 0), (r.mailbox, r.outcome.log)
