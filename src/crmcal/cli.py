@@ -133,6 +133,10 @@ def run_checks(config_path: Path | None) -> list[Check]:
         checks.append(
             Check("Microsoft Graph", Status.WARN, "not configured (graph.tenant_id, client_id)")
         )
+    from crmcal.sync.groups import doctor_check  # G2: delegated permission for group calendars
+
+    if (g2 := doctor_check(cfg)) is not None:
+        checks.append(Check(g2[0], Status.OK if g2[1] == "ok" else Status.FAIL, g2[2]))
     sf = cfg.salesforce
     if sf.configured:
         if sf.auth == "jwt":
@@ -329,6 +333,7 @@ def sync(
     """Run one session now for every user (or the ones named) and print what it did."""
     from rich.progress import Progress
 
+    from crmcal.service.leases import Leases
     from crmcal.service.runner import build_calendar, build_crm, run_sync
 
     cfg = _load(config)
@@ -348,6 +353,7 @@ def sync(
                 users=user,
                 progress=lambda u, _r: bar.advance(task),
                 allow_mass_delete=allow_mass_delete,
+                leases=Leases(store),  # O1: users a scheduler or worker is syncing are skipped
             )
     finally:
         calendar.close()
@@ -472,6 +478,24 @@ def sandbox(
         pass
     finally:
         sb.stop()
+
+
+def _register_service_commands() -> None:
+    from crmcal.service.commands import register  # run, worker, beat (issue 10)
+
+    register(app)
+
+
+_register_service_commands()
+
+
+def _register_web_commands() -> None:
+    from crmcal.web.commands import register  # serve, users (issue 8)
+
+    register(app)
+
+
+_register_web_commands()
 
 
 def main() -> None:

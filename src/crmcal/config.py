@@ -113,6 +113,14 @@ class GraphConfig(_Section):
     graph_url: str = Field(
         default="https://graph.microsoft.com/v1.0", description="Graph base URL with version."
     )
+    delegated_refresh_token: SecretStr | None = Field(
+        default=None,
+        description="G2: refresh token of a user who consented to delegated `Group.Read.All` "
+        "(group calendars refuse application permissions).",
+    )
+    delegated_refresh_token_file: Path | None = Field(
+        default=None, description="A file that holds the delegated refresh token."
+    )
 
     @field_validator("authority_url", "graph_url")
     @classmethod
@@ -121,6 +129,13 @@ class GraphConfig(_Section):
 
     def secret(self) -> SecretStr | None:
         return _read_secret(self.client_secret, self.client_secret_file, "graph.client_secret_file")
+
+    def delegated_token(self) -> SecretStr | None:
+        return _read_secret(
+            self.delegated_refresh_token,
+            self.delegated_refresh_token_file,
+            "graph.delegated_refresh_token_file",
+        )
 
     @property
     def configured(self) -> bool:
@@ -179,6 +194,48 @@ class ServerConfig(_Section):
     )
 
 
+class WebConfig(_Section):
+    """`crmcal serve`: sign-in with Microsoft Entra ID (OpenID Connect) and who is an admin.
+
+    The session secret and the public base URL are `server.session_secret` and
+    `server.public_url`."""
+
+    oidc_authority: str = Field(
+        default="",
+        description=(
+            "Entra ID authority for dashboard sign-in, e.g. "
+            "`https://login.microsoftonline.com/<tenant>/v2.0`; empty: local accounts only."
+        ),
+    )
+    oidc_client_id: str = Field(default="", description="The app registration used to sign in.")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="Its client secret.")
+    oidc_client_secret_file: Path | None = Field(
+        default=None, description="A file that holds the OIDC client secret."
+    )
+    admins: tuple[str, ...] = Field(
+        default=(), description="Y2: addresses that are admins when they sign in with Entra ID."
+    )
+
+    @field_validator("oidc_authority")
+    @classmethod
+    def _authority(cls, v: str) -> str:
+        return _check_url(v) if v.strip() else ""
+
+    @field_validator("admins")
+    @classmethod
+    def _lower(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({a.strip().lower() for a in v if a.strip()}))
+
+    def secret(self) -> SecretStr | None:
+        return _read_secret(
+            self.oidc_client_secret, self.oidc_client_secret_file, "web.oidc_client_secret_file"
+        )
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_authority and self.oidc_client_id)
+
+
 class LogLevel(StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -191,6 +248,74 @@ class LoggingConfig(_Section):
     json_format: bool = Field(default=False, alias="json", description="One JSON object per line.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SchedulerConfig(_Section):
+    """`crmcal run` and the Celery workers: how many sessions at once, and the locks."""
+
+    global_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description=(
+            "O1: user sessions running at once in one process (`crmcal run`, or one Celery "
+            "worker with the threads pool)."
+        ),
+    )
+    mailbox_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=4,
+        description="O3: Graph requests in flight per mailbox (Microsoft's limit is 4).",
+    )
+    lease_seconds: int = Field(
+        default=600,
+        ge=2,
+        description=(
+            "How long a user's session lock lives without renewal; a crashed worker's users "
+            "are free again after this. Held locks are renewed every third of it."
+        ),
+    )
+    poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="`crmcal run`: how often it looks for force-sync requests between cycles.",
+    )
+
+
+class CeleryConfig(_Section):
+    """`crmcal worker` and `crmcal beat`: the Celery broker."""
+
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Broker URL: `redis://host:6379/0` or `amqp://user:pass@host:5672//`.",
+    )
+    queue: str = Field(default="crmcal", description="The queue crmcal's tasks go to.")
+    visibility_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description=(
+            "Redis only: a task a dead worker took is handed out again after this long "
+            "(RabbitMQ does it when the worker's connection drops)."
+        ),
+    )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, v: str) -> str:
+        scheme = v.split(":", 1)[0].lower()
+        if scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp", "memory"):
+            raise ValueError("must be a redis:// or amqp:// URL")
+        return v.strip()
+
+    def safe_url(self) -> str:
+        """The broker URL without its password, for logs and `crmcal doctor`."""
+        head, sep, tail = self.broker_url.partition("@")
+        if not sep or "://" not in head:
+            return self.broker_url
+        scheme, _, cred = head.partition("://")
+        user = cred.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{tail}" if ":" in cred else self.broker_url
 
 
 def _check_url(v: str) -> str:
@@ -214,7 +339,10 @@ class Config(BaseSettings):
     graph: GraphConfig = GraphConfig()
     salesforce: SalesforceConfig = SalesforceConfig()
     server: ServerConfig = ServerConfig()
+    web: WebConfig = WebConfig()
     logging: LoggingConfig = LoggingConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    celery: CeleryConfig = CeleryConfig()
     org: OrgSettings = OrgSettings()
     users: tuple[UserConfig, ...] = ()
 
@@ -283,6 +411,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         cfg.graph.secret()
         cfg.salesforce.key()
         cfg.salesforce.secret()
+        cfg.web.secret()
     except ConfigError as exc:
         raise ConfigError(exc.problems, source) from None
     return cfg
@@ -347,7 +476,10 @@ def reference_markdown() -> str:
         ("graph", GraphConfig, "graph.", "Microsoft Graph (Entra ID app registration)."),
         ("salesforce", SalesforceConfig, "salesforce.", "Salesforce connected app."),
         ("server", ServerConfig, "server.", "`crmcal serve`: dashboard and HTTP API."),
+        ("web", WebConfig, "web.", "`crmcal serve`: Entra ID sign-in and admins."),
         ("logging", LoggingConfig, "logging.", "Logs."),
+        ("scheduler", SchedulerConfig, "scheduler.", "O1/O3: `crmcal run` and workers."),
+        ("celery", CeleryConfig, "celery.", "`crmcal worker` and `crmcal beat` (Celery)."),
         ("org", OrgSettings, "org.", "Sync behaviour for the whole org (rule IDs: SPEC.md)."),
         ("org.blocklist", Blocklist, "org.blocklist.", "A5: the org-wide blocklist."),
         ("org.attachment_limits", AttachmentLimits, "org.attachment_limits.", "T2."),

@@ -366,3 +366,29 @@ def test_P4_invitee_response_reaches_salesforce(world: World) -> None:
     world.respond(BEN, world.copy_of(BEN, rec), "accepted")
     world.sync()
     assert ben_status() == "Accepted"
+
+
+def test_D2_never_adopts_an_event_another_mailbox_is_linked_to(world: World) -> None:
+    """D2 "that no other item is linked to": an Event crmcal already links to an item of any
+    mailbox (here Ben's, under another GUID) is not adopted by Ana's look-alike item."""
+    from crmcal.state.models import EventRow, LinkRow, Origin, ShareMode
+
+    world.org = world.org.model_copy(update={"sync_salesforce_calendar": False})
+    world.person(ANA)
+    world.person(BEN)
+    world.contact(MARIA, "Gomez")
+    world.sync()  # creates the state store; nothing to do yet
+    start = (world.now + timedelta(days=1)).replace(minute=0, second=0)
+    taken = world.sb.salesforce.add_event(world.sf_ids[ANA], "Look-alike", start,
+                                          start + timedelta(hours=1))  # fmt: skip
+    assert world.store is not None
+    with world.store.session() as s:
+        s.add(EventRow(event_id=taken, owner_id=world.sf_ids[ANA], guid="OTHER-GUID",
+                       origin=Origin.OUTLOOK, created_by_crmcal=True))  # fmt: skip
+        s.add(LinkRow(mailbox=BEN, item_id="ben-item", guid="OTHER-GUID", event_id=taken,
+                      origin=Origin.OUTLOOK, share_mode=ShareMode.CATEGORY))  # fmt: skip
+    world.meeting(ANA, "Look-alike", (MARIA,))
+    [r] = world.sync(ANA)
+    assert r.outcome.adopted == 0 and r.outcome.created == 1, r.outcome.log
+    ids = {e.id for e in world.events()}
+    assert taken in ids and len(ids) == 2

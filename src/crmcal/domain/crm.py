@@ -77,6 +77,8 @@ class EventRelation:
     """With Shared Activities: the relation is a Who (Contact/Lead) or What of the Event."""
     is_what: bool = False
     response: str = ""
+    is_deleted: bool = False
+    """Only from `queryAll` reads (P5 `invitation_mode`: invitees removed in Salesforce)."""
 
 
 class ClassicRecurrenceType(StrEnum):

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from crmcal.config import Config, GraphConfig, SalesforceAuth, SalesforceConfig, StorageConfig
+from crmcal.config import (
+    Config,
+    GraphConfig,
+    SalesforceAuth,
+    SalesforceConfig,
+    StorageConfig,
+    WebConfig,
+)
 from crmcal.domain import OrgSettings, UserConfig
 from crmcal.sandbox.graph.app import create_app as graph_app
 from crmcal.sandbox.graph.state import GraphState
@@ -37,12 +45,15 @@ class Sandbox:
     sf_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     port_graph: int = 0
     port_salesforce: int = 0
+    wrap: Callable[[Any], Any] | None = None
+    """Optional ASGI middleware around both emulators (tests: count writes, kill a client)."""
 
     def __post_init__(self) -> None:
         self.graph.add_app(GRAPH_CLIENT_ID, self.graph_secret)
         self.salesforce.add_client(self.sf_client_id, secret=self.sf_secret)
-        self._graph_srv = ServerThread(graph_app(self.graph), port=self.port_graph)
-        self._sf_srv = ServerThread(salesforce_app(self.salesforce), port=self.port_salesforce)
+        w = self.wrap or (lambda a: a)
+        self._graph_srv = ServerThread(w(graph_app(self.graph)), port=self.port_graph)
+        self._sf_srv = ServerThread(w(salesforce_app(self.salesforce)), port=self.port_salesforce)
 
     @property
     def graph_url(self) -> str:
@@ -98,6 +109,11 @@ class Sandbox:
                 client_id=self.sf_client_id,
                 client_secret=SecretStr(self.sf_secret),
             ),
+            web=WebConfig(  # dashboard sign-in through the emulator's OpenID Connect endpoints
+                oidc_authority=f"{self.graph_url}/{self.graph.tenant_id}/v2.0",
+                oidc_client_id=GRAPH_CLIENT_ID,
+                oidc_client_secret=SecretStr(self.graph_secret),
+            ),
             org=org or OrgSettings(),
             users=users,
         )
@@ -146,6 +162,12 @@ def write_config_toml(cfg: Config, path: Path) -> None:
         f'auth = "{cfg.salesforce.auth.value}"',
         f"client_id = {val(cfg.salesforce.client_id)}",
         f"client_secret = {val(_secret(cfg.salesforce.client_secret))}",
+        "",
+        "[web]",
+        f"oidc_authority = {val(cfg.web.oidc_authority)}",
+        f"oidc_client_id = {val(cfg.web.oidc_client_id)}",
+        f"oidc_client_secret = {val(_secret(cfg.web.oidc_client_secret))}",
+        f"admins = {val(list(cfg.web.admins))}",
         "",
         "[org]",
         f"internal_domains = {val(list(cfg.org.internal_domains))}",

@@ -253,6 +253,7 @@ class UserHealthRow(Base):
 # each); importing them here keeps `Base.metadata` complete for Alembic and for the drift test.
 from crmcal.state import (  # noqa: E402, F401
     models_engine,
+    models_feeds,
     models_ops,
     models_records,
     models_web,

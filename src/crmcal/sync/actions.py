@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from crmcal.domain import CrmEvent, Item, ItemDraft, ItemPatch
+from crmcal.domain import Attendee, CrmEvent, Item, ItemDraft, ItemPatch
 from crmcal.rules.categories import Status
 from crmcal.state.models import Origin, ShareMode
 
@@ -148,6 +148,21 @@ class UpdateItem:
 
 
 @dataclass(frozen=True, slots=True)
+class SetAttendees:
+    """P5 with `invitation_mode`: invitees added or removed in Salesforce become attendees
+    added or removed in Outlook (Microsoft 365 mails them; the user opted in)."""
+
+    item: ItemRef
+    event_id: str
+    attendees: tuple[Attendee, ...]
+    invitees: tuple[str, ...]
+    """The Event's invitee User Ids as Salesforce has them now (recorded as synced)."""
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ("P5",)
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteItem:
     """X3: delete an Outlook item whose Event was deleted in Salesforce."""
 
@@ -244,6 +259,7 @@ Action = (
     | SetCategories
     | CreateItem
     | UpdateItem
+    | SetAttendees
     | DeleteItem
     | DeleteEvent
     | Unlink

@@ -29,7 +29,7 @@ from crmcal.connectors.errors import (
     SystemicError,
     TransientError,
 )
-from crmcal.domain import EventRelation, Item, OrgSettings, RelationStatus
+from crmcal.domain import EventRelation, Item, ItemPatch, OrgSettings, RelationStatus
 from crmcal.rules import categories as cat
 from crmcal.state import StateStore
 from crmcal.state.models import (
@@ -54,6 +54,7 @@ from crmcal.sync.actions import (
     RaiseIssue,
     ResolveIssues,
     Seen,
+    SetAttendees,
     SetCategories,
     SyncRelations,
     Track,
@@ -159,6 +160,7 @@ class Executor:
         self.sync_relations(plan.of(SyncRelations))
         self.create_items(plan.of(CreateItem))
         self.update_items(plan.of(UpdateItem))
+        self.set_attendees(plan.of(SetAttendees))
         self.delete_events(plan.of(DeleteEvent))
         self.delete_items(plan.of(DeleteItem))
         self.unlink(plan.of(Unlink))
@@ -485,6 +487,38 @@ class Executor:
                     )
                     self.out.log.append(
                         f"{u.item.item_id}: {', '.join(u.fields)} from Salesforce (X2){note}"
+                    )
+
+    def set_attendees(self, changes: list[SetAttendees]) -> None:
+        """P5 with `invitation_mode`: Salesforce invitee changes to the organizer's Outlook
+        meeting; the Event's synced invitees are then what Salesforce has."""
+        by_mailbox: dict[str, list[SetAttendees]] = defaultdict(list)
+        for c in changes:
+            by_mailbox[c.item.mailbox].append(c)
+        for mailbox, cs in by_mailbox.items():
+            results = {
+                str(r.key): r
+                for r in self.calendar.update_items(
+                    mailbox, [(c.item.item_id, ItemPatch(attendees=c.attendees)) for c in cs]
+                )
+            }
+            with self.store.session() as s:
+                rows = self._load_events(s, [c.event_id for c in cs])
+                for c in cs:
+                    r = results.get(c.item.item_id)
+                    if r is None or not r.ok:
+                        self.out.failed += 1
+                        self.out.log.append(
+                            f"{c.item.item_id}: attendees not updated: {r.error if r else ''}"
+                        )
+                        continue
+                    row = rows.get(c.event_id)
+                    if row is not None:
+                        row.invitees = list(c.invitees)
+                    self.out.updated_items += 1
+                    self.out.log.append(
+                        f"{c.item.item_id}: attendees from Salesforce (P5 invitation_mode): "
+                        f"+{len(c.added)} -{len(c.removed)}"
                     )
 
     def delete_events(self, deletes: list[DeleteEvent]) -> None:

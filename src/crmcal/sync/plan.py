@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from crmcal.domain import (
+    Attendee,
     CrmEvent,
     Direction,
+    EmailAddress,
     Item,
     ItemDraft,
     ItemPatch,
@@ -60,6 +62,7 @@ from crmcal.sync.actions import (
     RaiseIssue,
     ResolveIssues,
     Seen,
+    SetAttendees,
     SetCategories,
     SyncRelations,
     Track,
@@ -193,6 +196,13 @@ class Inputs:
     search: SearchResults = field(default_factory=SearchResults.empty)
     existing: Mapping[NaturalKey, tuple[str, ...]] = field(default_factory=dict)
     """D2: Events in Salesforce by natural key (any maker)."""
+    series_masters: frozenset[str] = frozenset()
+    """Issue 7: master ids of this mailbox's shared series (planned by `sync.series`)."""
+    crm_invitees: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """P5 `invitation_mode`: invitee User Ids (15 characters) of Events whose invitees changed
+    in Salesforce, as Salesforce has them now."""
+    user_emails: Mapping[str, str] = field(default_factory=dict)
+    """P5 `invitation_mode`: e-mail addresses of those invitees, by 15-character User Id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +455,10 @@ class _Planner:
             # X4: a cancelled meeting's Event goes (the organizer's, or this sharer's own).
             self.unshare(t, item.subject, ("X4",))
             return
-        if unchanged(item, t) and (t is None or t.event_id not in self.crm_changed):
+        if unchanged(item, t) and (
+            t is None
+            or (t.event_id not in self.crm_changed and t.event_id not in self.i.crm_invitees)
+        ):
             # X6 only: nothing that Salesforce cares about changed, on either side.
             self.set_status(item, shared=True, status=cat.TRACKED)
             return
@@ -594,12 +607,55 @@ class _Planner:
             )
         if became_private and (ev.who_ids or ev.what_id):
             self.emit(SyncRelations(ev.event_id, clear_whos=True, rules=("M6",)))
+        if self.invitations(item, ev):
+            return  # the attendee list changes now: relations follow it next session (P4)
         if unchanged(item, t):
             # Only Salesforce moved (X2): relations follow Outlook's attendee list, which did not
             # change, and this item was not looked up in this session: leave them be.
             return
         # P4, P6, L5: invitees and Who relations follow the attendee list every session.
         self.relations(item, p, ev, t)
+
+    def invitations(self, item: Item, ev: KnownEvent) -> bool:
+        """P5 with `invitation_mode` on: invitees added or removed in Salesforce are added to
+        or removed from the meeting the user organizes (P7). Only attendees Salesforce removed
+        go: Outlook never loses an attendee because of a sync."""
+        now = self.i.crm_invitees.get(ev.event_id)
+        if (
+            now is None
+            or not self.org.invitation_mode
+            or not item.is_organizer
+            or self.us.direction is Direction.OUTLOOK_TO_SALESFORCE
+        ):
+            return False
+        synced = {i[:15] for i in ev.invitees}
+        added = sorted(now - synced - {self.ctx.owner_id[:15]})
+        removed = sorted(synced - now)
+        if not added and not removed:
+            return False
+        mail = {k[:15]: v.strip().lower() for k, v in self.i.user_emails.items()}
+        gone = {mail[u] for u in removed if u in mail}
+        keep = tuple(a for a in item.attendees if a.email.address.strip().lower() not in gone)
+        have = {a.email.address.strip().lower() for a in keep}
+        new = tuple(
+            Attendee(EmailAddress(mail[u])) for u in added if u in mail and mail[u] not in have
+        )
+        unknown = [u for u in added if u not in mail]
+        if unknown:
+            self.emit(Note(_ref(item), f"invitees without an e-mail address: {unknown}", ("P5",)))
+        if not new and len(keep) == len(item.attendees):
+            return False
+        self.emit(
+            SetAttendees(
+                _ref(item),
+                ev.event_id,
+                keep + new,
+                tuple(sorted(now)),
+                added=tuple(added),
+                removed=tuple(removed),
+            )
+        )
+        return True
 
     def relations(self, item: Item, p: Participants, ev: KnownEvent, t: TrackedItem) -> None:
         if item.is_private:
@@ -1062,12 +1118,22 @@ def item_draft(ev: CrmEvent, org_categories: tuple[str, ...]) -> ItemDraft | Non
     )
 
 
+def series_item(item: Item, inputs: Inputs) -> bool:
+    """R1: with `recurring_sync` on, occurrences, exceptions, masters and items shared as series
+    are decided by `crmcal.sync.series`, not item by item."""
+    return inputs.ctx.directory.org.recurring_sync and (
+        item.is_recurring or item.id in inputs.series_masters
+    )
+
+
 def plan(inputs: Inputs) -> Plan:
     """Phase 2: the actions for one session of one user."""
     p = _Planner(inputs)
     p.removed()
     p.window_exits()
     for item in in_play(inputs.items, inputs.tracked):
+        if series_item(item, inputs):
+            continue  # R1-R6, U5: series are planned by `sync.series` (issue 7)
         p.decide(item)
     p.downsync()
     p.guard()

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from crmcal.connectors.graph.client import AttachmentInfo
 from crmcal.connectors.results import WriteResult
 from crmcal.domain import (
     CalendarChanges,
@@ -51,6 +52,10 @@ class CalendarPort(Protocol):
         self, mailbox: str, changes: Sequence[tuple[str, ItemPatch]]
     ) -> list[WriteResult[str]]: ...
 
+    def list_attachments(self, mailbox: str, item_id: str) -> list[AttachmentInfo]: ...
+
+    def get_attachment_bytes(self, mailbox: str, item_id: str, attachment_id: str) -> bytes: ...
+
 
 class CrmPort(Protocol):
     """The org's Salesforce."""
@@ -59,11 +64,29 @@ class CrmPort(Protocol):
 
     def find_people(self, emails: Iterable[str]) -> list[RecordRef]: ...
 
-    def users(self, emails: Iterable[str] = ()) -> list[CrmUser]: ...
+    def users(self, emails: Iterable[str] = (), ids: Iterable[str] = ()) -> list[CrmUser]: ...
 
     def accounts_by_domain(self, domains: Iterable[str]) -> dict[str, list[RecordRef]]: ...
 
     def open_opportunities(self, account_ids: Sequence[str]) -> list[CrmOpportunity]: ...
+
+    def account_ids_with_contacts(self, account_ids: Sequence[str]) -> set[str]: ...
+
+    def create_records(
+        self, sobject: str, records: Sequence[Mapping[str, Scalar]]
+    ) -> list[WriteResult[int]]: ...
+
+    def attachments_of(self, parent_ids: Sequence[str]) -> list[tuple[str, str, str, int]]: ...
+
+    def create_attachment(
+        self,
+        parent_id: str,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        description: str = "",
+    ) -> str: ...
 
     def records_by_ids(self, ids: Sequence[str]) -> list[RecordRef]: ...
 

@@ -32,8 +32,12 @@ from crmcal.state.models import (
     ShareMode,
     UserHealthRow,
 )
+from crmcal.sync.attachments import share_attachments
+from crmcal.sync.autocreate import auto_create
 from crmcal.sync.codec import item_from_json
+from crmcal.sync.duplicates import describe, other_tool_duplicates, settle_issue, still_copied
 from crmcal.sync.execute import Executor, Outcome
+from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items
 from crmcal.sync.plan import (
     Context,
     Inputs,
@@ -49,6 +53,7 @@ from crmcal.sync.plan import (
 )
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.reconcile import reconcile
+from crmcal.sync.series_run import merge_outcome, run_series, series_masters
 
 log = logging.getLogger("crmcal.sync")
 
@@ -64,9 +69,18 @@ class SessionResult:
     outcome: Outcome = field(default_factory=Outcome)
     error: str | None = None
     seconds: float = 0.0
+    stopped: bool = False
+    """D4: stopped on purpose for this user; the org's cursors need not wait for it."""
+    records_created: int = 0
+    """K4: Contacts and Leads auto-created in this session."""
 
     def stats(self) -> dict[str, Any]:
-        return {"read": self.read, **self.outcome.as_dict(), "seconds": round(self.seconds, 3)}
+        return {
+            "read": self.read,
+            **self.outcome.as_dict(),
+            "records_created": self.records_created,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def _tracked(row: LinkRow) -> TrackedItem:
@@ -147,6 +161,8 @@ def run_user_session(
     allow_mass_delete: bool = False,
     crm_events: tuple[CrmEvent, ...] = (),
     crm_deleted: frozenset[str] = frozenset(),
+    feeds: FeedShare | None = None,
+    invitee_events: frozenset[str] = frozenset(),
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
     systemic ones (auth, limits, service down) end the session as failed and count for I3."""
@@ -161,6 +177,14 @@ def run_user_session(
     expired = False
     try:
         reconcile(store, crm, mailbox)  # O5: settle what an interrupted session left open
+        dupes = other_tool_duplicates(store, user.salesforce_user_id, crm_events) or still_copied(
+            store, crm, mailbox
+        )
+        settle_issue(store, mailbox, dupes, now)
+        if dupes:  # D4: another tool copies crmcal's Events; stop for this user
+            result.status, result.error, outcome_ok = SessionStatus.FAILED, describe(dupes), False
+            result.stopped = True  # the org's cursors still move on (review finding)
+            return result
         with store.session() as s:  # one read transaction for what the session starts from
             health = s.get(UserHealthRow, mailbox)
             enabled_at = health.enabled_at if health is not None and health.enabled_at else now
@@ -171,10 +195,26 @@ def run_user_session(
             item_dates = {r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id}
         changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
         result.read = len(changes.items)
+        # G1, G4: one-way feed items are the feeds' business, not the planner's.
+        stored_feeds = stored_feed_items(store, mailbox)
+        feed_ids = {st.item_id for st in stored_feeds.values() if st.item_id}
+        # A feed item whose create was interrupted has no id yet: its category gives it away.
+        pending = {st.desired.category for st in stored_feeds.values() if not st.item_id}
+        feed_ids |= {i.id for i in changes.items if pending & set(i.categories)}
+        feed_seen = {i.id: i for i in changes.items if i.id in feed_ids}
+        feed_removed = [r.id for r in changes.removed if r.id in feed_ids]
+        if feed_ids:
+            changes = replace(
+                changes,
+                items=tuple(i for i in changes.items if i.id not in feed_ids),
+                removed=tuple(r for r in changes.removed if r.id not in feed_ids),
+            )
         # X3: items whose Event was deleted in Salesforce are looked at even if Outlook did not
         # change them (one batched read of just those items).
         seen_ids = {i.id for i in changes.items}
         changed_ids = {e.id for e in crm_events if e.id} | set(crm_deleted)
+        if org.invitation_mode:
+            changed_ids |= invitee_events  # P5: their items are looked at too
         hit = [
             t.item_id
             for t in tracked.values()
@@ -207,28 +247,68 @@ def run_user_session(
                 )
                 ctx = replace(ctx, directory=directory)
         gone, exits = _gone_and_exits(calendar, mailbox, changes, tracked, w, item_dates)
+        existing = _existing(crm, lk, items, tracked, ctx)
+        # D2 adopts only an Event nothing is linked to: Events crmcal knows (linked to any item,
+        # in play or not) are loaded with the rest, so the planner sees them as taken.
+        candidates = [eid for ids in existing.values() for eid in ids]
         by_guid, events = _state_for(
-            store, lk.guids, tracked.values(), [e.id for e in crm_events if e.id]
+            store, lk.guids, tracked.values(), [e.id for e in crm_events if e.id] + candidates
         )
         found = search(crm, lk, ctx)
-        existing = _existing(crm, lk, items, tracked, ctx)
-        p = plan(
-            Inputs(
-                ctx,
-                items=changes.items,
-                removed=changes.removed,
-                gone=gone,
-                exits=exits,
-                crm_events=crm_events,
-                crm_deleted=crm_deleted,
-                tracked=tracked,
-                by_guid=by_guid,
-                events=events,
-                search=found,
-                existing=existing,
-            )
+        inputs = Inputs(
+            ctx,
+            items=changes.items,
+            removed=changes.removed,
+            gone=gone,
+            exits=exits,
+            crm_events=crm_events,
+            crm_deleted=crm_deleted,
+            tracked=tracked,
+            by_guid=by_guid,
+            events=events,
+            search=found,
+            existing=existing,
+            series_masters=series_masters(store, mailbox),
         )
+        if org.invitation_mode and invitee_events:
+            inputs = _with_invitees(crm, inputs, invitee_events, directory)
+        # K1-K5, M4: records for unresolved participants, then the plan again with them.
+        p, made = auto_create(crm, store, inputs, plan(inputs), session_id=sid)
+        result.records_created = len(made)
         result.outcome = Executor(store, calendar, crm, org, session_id=sid, now=now).run(p)
+        # R1-R6, X8, N3, U5: recurring series, decided as series (issue 7).
+        series_out = run_series(
+            ctx=inputs.ctx, calendar=calendar, crm=crm, store=store, changes=changes,
+            tracked=tracked, crm_events=crm_events, crm_deleted=crm_deleted, search=found,
+            session_id=sid, now=now,
+        )  # fmt: skip
+        if series_out is not None:
+            merge_outcome(result.outcome, series_out)
+        # T1-T2: files of the items now linked go to their Events (skips named in the log).
+        files = share_attachments(
+            calendar, crm, store, org, mailbox, in_play(changes.items, tracked)
+        )
+        result.outcome.log += files.log
+        result.outcome.failed += files.failed  # the session is partial, not succeeded
+        if feeds is not None:  # G1, G4 (a caller that read no feeds leaves feed items alone)
+            share = feeds
+            fo = run_feeds(
+                mailbox,
+                calendar=calendar,
+                store=store,
+                w=w,
+                active=share.active,
+                changes=share.changes,
+                full=share.full,
+                stored=stored_feeds,
+                seen=feed_seen,
+                removed=feed_removed,
+            )
+            result.outcome.created_items += fo.created
+            result.outcome.updated_items += fo.updated
+            result.outcome.deleted_items += fo.deleted
+            result.outcome.failed += fo.failed
+            result.outcome.log.extend(fo.log)
         new_cursor = changes.cursor
         for err in changes.errors:
             store.raise_issue(
@@ -272,6 +352,32 @@ def run_user_session(
                 s, sid, status=result.status, stats=result.stats(), error=result.error
             )
     return result
+
+
+def _with_invitees(
+    crm: CrmPort, inputs: Inputs, invitee_events: frozenset[str], directory: Directory
+) -> Inputs:
+    """P5 `invitation_mode`: the current invitees of this user's linked Events whose invitees
+    changed in Salesforce (one query), and the e-mail addresses of the people involved."""
+    ids = sorted({t.event_id for t in inputs.tracked.values() if t.event_id in invitee_events})
+    if not ids:
+        return inputs
+    now: dict[str, set[str]] = {i: set() for i in ids}
+    for r in crm.relations_for(ids):
+        if r.is_invitee and not r.is_deleted and r.relation_id.startswith("005"):
+            now.setdefault(r.event_id, set()).add(r.relation_id[:15])
+    known = {uid[:15]: mail for mail, uid in directory.salesforce_users.items()}
+    people = set().union(*now.values()) | {
+        u[:15] for i in ids if (ev := inputs.events.get(i)) for u in ev.invitees
+    }
+    missing = sorted(p for p in people if p not in known)
+    if missing:
+        known.update({u.id[:15]: u.email for u in crm.users(ids=missing) if u.email})
+    return replace(
+        inputs,
+        crm_invitees={k: frozenset(v) for k, v in now.items()},
+        user_emails={p: known[p] for p in people if p in known},
+    )
 
 
 def _gone_and_exits(

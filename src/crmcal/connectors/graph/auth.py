@@ -237,6 +237,80 @@ class HttpClientCredentials:
         return f"HttpClientCredentials(url={self._url!r}, client_id={self._client_id!r})"
 
 
+GROUP_DELEGATED_SCOPE = "https://graph.microsoft.com/Group.Read.All offline_access"
+"""G2: group calendars answer delegated tokens only (api-facts A12)."""
+
+
+class DelegatedRefreshToken:
+    """Delegated access from a user's refresh token (`grant_type=refresh_token`), for the Graph
+    paths that refuse application permissions: Microsoft 365 group calendars (G2, api-facts A12).
+
+    The identity platform may rotate the refresh token; the newest one is kept in memory (the
+    configured one stays valid for its lifetime; decision 0053)."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        authority_url: str,
+        http: httpx.Client,
+        scope: str = GROUP_DELEGATED_SCOPE,
+    ) -> None:
+        self._url = f"{authority_url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
+        self._client_id = client_id
+        self._secret = client_secret
+        self._refresh = refresh_token
+        self._scope = scope
+        self._http = http
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token and time.monotonic() < self._expires:
+                return self._token
+            try:
+                r = self._http.post(
+                    self._url,
+                    data={
+                        "client_id": self._client_id,
+                        "client_secret": self._secret,
+                        "scope": self._scope,
+                        "grant_type": "refresh_token",
+                        "refresh_token": self._refresh,
+                    },
+                )
+            except httpx.HTTPError as e:
+                raise GraphServiceError("token endpoint unreachable") from e
+            try:
+                body = r.json()
+            except ValueError:
+                body = {}
+            if r.status_code != 200 or "access_token" not in body:
+                err = str(body.get("error", f"HTTP {r.status_code}"))
+                raise GraphTokenError(
+                    f"delegated token request failed: {err}: {body.get('error_description', '')}",
+                    status=r.status_code,
+                    code=err,
+                )
+            self._token = str(body["access_token"])
+            if isinstance(body.get("refresh_token"), str):
+                self._refresh = str(body["refresh_token"])
+            self._expires = time.monotonic() + max(int(body.get("expires_in", 3599)) - 300, 30)
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def __repr__(self) -> str:
+        return f"DelegatedRefreshToken(url={self._url!r}, client_id={self._client_id!r})"
+
+
 def default_token_provider(
     *,
     tenant_id: str,

@@ -83,6 +83,15 @@ class AttachmentInfo:
     content_type: str
     size: int
     is_inline: bool
+    kind: str = "file"
+    """`file`, `item` (an attached message or event) or `reference` (a cloud link) (T2)."""
+
+
+_ATTACHMENT_KINDS = {
+    "#microsoft.graph.fileAttachment": "file",
+    "#microsoft.graph.itemAttachment": "item",
+    "#microsoft.graph.referenceAttachment": "reference",
+}
 
 
 class CallCounter:
@@ -481,6 +490,39 @@ class GraphClient:
             for o in self._pages(url, mailbox=mailbox, kind="calendarView")
         ]
 
+    def group_calendar_view(
+        self, group: str, start: datetime, end: datetime
+    ) -> tuple[list[Item], list[ItemError]]:
+        """G2: a Microsoft 365 group's calendar in a window (`/groups/{id}/calendarView`; needs a
+        delegated token: app-only tokens get 403, api-facts A12). Items carry the group's id or
+        address as their mailbox; malformed ones come back as errors."""
+        url = (
+            f"/groups/{quote(group.strip(), safe='@')}/calendarView?"
+            f"startDateTime={_utc_query(start)}&endDateTime={_utc_query(end)}"
+        )
+        items: list[Item] = []
+        errors: list[ItemError] = []
+        for o in self._pages(url, mailbox=group, kind="groups/calendarView"):
+            try:
+                items.append(item_from_graph(group, o))
+            except MappingError as e:
+                errors.append(ItemError(group, str(o.get("id", "")), e.reason))
+        return items, errors
+
+    def group_event_exists(self, group: str, item_id: str) -> bool:
+        """G2: whether a group event still exists (404: deleted); delegated token."""
+        r = self._send(
+            "GET",
+            f"/groups/{quote(group.strip(), safe='@')}/events/{quote(item_id, safe='')}?$select=id",
+            mailbox=group,
+            kind="groups/events",
+        )
+        if r.status_code == 404:
+            return False
+        if r.is_success:
+            return True
+        raise error_from_text(r.status_code, r.text, context="GET groups/events")
+
     def fetch_items(self, mailbox: str, ids: Sequence[str]) -> tuple[list[Item], list[ItemError]]:
         """Items by id via `$batch`, with crmcal's Salesforce-id property expanded. Missing items
         are left out; malformed ones and refused requests are returned as errors."""
@@ -765,12 +807,16 @@ class GraphClient:
         return f"{self._user(mailbox)}/events/{quote(item_id, safe='')}/attachments"
 
     def list_attachments(self, mailbox: str, item_id: str) -> list[AttachmentInfo]:
+        """The item's attachments of every kind, without their content (`$select` leaves
+        `contentBytes` out; T1 reads the chosen files one by one with `$value`)."""
         out = []
+        params = {"$select": "id,name,contentType,size,isInline,lastModifiedDateTime"}
         for a in self._pages(
-            self._attachments_url(mailbox, item_id), mailbox=mailbox, kind="attachments"
+            self._attachments_url(mailbox, item_id),
+            mailbox=mailbox,
+            kind="attachments",
+            params=params,
         ):
-            if a.get("@odata.type") not in (None, "#microsoft.graph.fileAttachment"):
-                continue
             out.append(
                 AttachmentInfo(
                     id=str(a.get("id", "")),
@@ -778,6 +824,7 @@ class GraphClient:
                     content_type=str(a.get("contentType") or "application/octet-stream"),
                     size=int(a.get("size") or 0),
                     is_inline=bool(a.get("isInline")),
+                    kind=_ATTACHMENT_KINDS.get(str(a.get("@odata.type")), "file"),
                 )
             )
         return out

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from crmcal import timezones
+from crmcal.connectors.unicode import lone_surrogate_at
 from crmcal.domain.calendar import (
     Attendee,
     AttendeeType,
@@ -222,6 +223,9 @@ def item_from_graph(mailbox: str, obj: Mapping[str, Any]) -> Item:
     if not isinstance(raw_id, str) or not raw_id:
         raise MappingError("", "the item has no id")
     iid = raw_id
+    bad_text = lone_surrogate_at(obj)
+    if bad_text is not None:
+        raise MappingError(iid, f"{bad_text} is not valid Unicode text")
     start = parse_datetime_tz(obj.get("start"), iid, "start")
     end = parse_datetime_tz(obj.get("end"), iid, "end")
     if end < start:

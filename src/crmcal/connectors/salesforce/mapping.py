@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TypeAlias
 
+from crmcal.connectors.unicode import lone_surrogate_at
 from crmcal.domain.crm import (
     ClassicRecurrence,
     ClassicRecurrenceType,
@@ -139,6 +140,9 @@ def event_from_json(
     guid_field: str | None = None,
     extra_fields: Sequence[str] = (),
 ) -> CrmEvent:
+    bad_text = lone_surrogate_at(rec)
+    if bad_text is not None:
+        raise MappingError(f"{bad_text} is not valid Unicode text")
     try:
         show_as = EventShowAs(_s(rec, "ShowAs") or "Busy")
     except ValueError:
@@ -304,6 +308,7 @@ def relation_from_json(rec: Mapping[str, JsonValue]) -> EventRelation:
         is_parent=_b(rec, "IsParent"),
         is_what=_b(rec, "IsWhat"),
         response=_s(rec, "Response"),
+        is_deleted=rec.get("IsDeleted") is True,
     )
 
 

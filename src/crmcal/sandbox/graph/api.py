@@ -11,7 +11,7 @@ import base64
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -115,8 +115,46 @@ def error_body(code: str, message: str, request_id: str | None = None) -> JSON:
     }
 
 
+_GROUP = re.compile(
+    r"^/groups/(?P<group>[^/]+)(?P<rest>/calendar/events.*|/events.*|/calendarView"
+    r"|/calendar/calendarView)$"
+)
+
+
+def _group_request(state: GraphState, req: ApiRequest) -> ApiRequest:
+    """G2, api-facts A12: `/groups/{id}/calendar/events`, `/groups/{id}/events`,
+    `/groups/{id}/calendarView` answer delegated tokens only (Group.Read.All or
+    Group.ReadWrite.All); an app-only token gets 403. Served from the group's mailbox."""
+    m = _GROUP.match(req.path)
+    if m is None:
+        raise GraphApiError(
+            400, "BadRequest", f"Resource not found for the segment '{req.path.split('/')[-1]}'."
+        )
+    if state.delegated_user(req.headers.get("authorization")) is None:
+        raise GraphApiError(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again. Application permissions are not "
+            "supported for group calendars: use a delegated token with Group.Read.All.",
+        )
+    key = state.groups.get(m.group("group").lower())
+    if key is None:
+        raise GraphApiError(
+            404, "Request_ResourceNotFound", f"Resource '{m.group('group')}' does not exist."
+        )
+    rest = m.group("rest").replace("/calendar/calendarView", "/calendarView")
+    if req.method != "GET" and rest.endswith("/attachments"):
+        raise bad_request("Group events can't have attachments.")
+    return replace(req, path=f"/users/{key}{rest}")
+
+
 def dispatch(state: GraphState, req: ApiRequest) -> tuple[str, ApiResponse]:
     """Run one API request; errors become Graph's envelope. Returns (endpoint name, response)."""
+    if req.path.startswith("/groups/"):
+        try:
+            req = _group_request(state, req)
+        except GraphApiError as e:
+            return "groups", ApiResponse(e.status, error_body(e.code, e.message), dict(e.headers))
     found = match(req.method, req.path)
     if found is None:
         known_path = any(rx.match(req.path) for _, rx, _, _ in ROUTES)
@@ -515,6 +553,17 @@ def delete_category(state: GraphState, req: ApiRequest, p: dict[str, str]) -> Ap
 
 
 def _attachment_json(a: Attachment, *, with_bytes: bool) -> JSON:
+    if a.kind == "reference":
+        return {
+            "@odata.type": "#microsoft.graph.referenceAttachment",
+            "id": a.id,
+            "lastModifiedDateTime": fmt_utc(a.modified),
+            "name": a.name,
+            "contentType": a.content_type,
+            "size": len(a.data),
+            "isInline": False,
+            "sourceUrl": a.source_url,
+        }
     out: JSON = {
         "@odata.type": "#microsoft.graph.fileAttachment",
         "id": a.id,
@@ -531,6 +580,16 @@ def _attachment_json(a: Attachment, *, with_bytes: bool) -> JSON:
     return out
 
 
+def _select_attachment(req: ApiRequest, obj: JSON) -> JSON:
+    """`$select` on attachments: the listed properties, `id` and the `@odata.type` of the
+    derived type (so clients can tell file, item and reference attachments apart)."""
+    sel = req.query.get("$select")
+    if not sel:
+        return obj
+    keep = {s.strip() for s in sel.split(",")} | {"id", "@odata.type"}
+    return {k: v for k, v in obj.items() if k in keep}
+
+
 def _event_record(state: GraphState, p: dict[str, str]) -> tuple[Mailbox, Instance]:
     mb = state.mailbox(p["user"])
     return mb, state.resolve(mb, p["eid"])
@@ -539,7 +598,10 @@ def _event_record(state: GraphState, p: dict[str, str]) -> tuple[Mailbox, Instan
 @route("GET", _E + r"/attachments", "GET /users/{id}/events/{id}/attachments")
 def list_attachments(state: GraphState, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
     _, inst = _event_record(state, p)
-    rows = [_attachment_json(a, with_bytes=True) for a in inst.record.attachments.values()]
+    rows = [
+        _select_attachment(req, _attachment_json(a, with_bytes=True))
+        for a in inst.record.attachments.values()
+    ]
     return ApiResponse(200, {"@odata.context": _context(req, "attachments"), "value": rows})
 
 
@@ -547,8 +609,17 @@ def list_attachments(state: GraphState, req: ApiRequest, p: dict[str, str]) -> A
 def add_attachment(state: GraphState, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
     mb, inst = _event_record(state, p)
     body = req.body if isinstance(req.body, dict) else {}
+    if body.get("@odata.type") == "#microsoft.graph.referenceAttachment":
+        url = body.get("sourceUrl")
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise bad_request("referenceAttachment needs an https sourceUrl.")
+        ref = _store_attachment(state, mb, inst, str(body.get("name", "link")), "", b"", False)
+        ref.kind, ref.source_url = "reference", url
+        return ApiResponse(201, _attachment_json(ref, with_bytes=False))
     if body.get("@odata.type") != "#microsoft.graph.fileAttachment":
-        raise bad_request("Only #microsoft.graph.fileAttachment is supported by the sandbox.")
+        raise bad_request(
+            "Only fileAttachment and referenceAttachment are supported by the sandbox."
+        )
     try:
         data = base64.b64decode(str(body.get("contentBytes", "")), validate=True)
     except ValueError as e:
@@ -568,6 +639,8 @@ def add_attachment(state: GraphState, req: ApiRequest, p: dict[str, str]) -> Api
         data,
         bool(body.get("isInline", False)),
     )
+    if isinstance(body.get("contentId"), str):
+        att.content_id = str(body["contentId"])
     return ApiResponse(201, _attachment_json(att, with_bytes=True))
 
 
@@ -615,6 +688,8 @@ def get_attachment(state: GraphState, req: ApiRequest, p: dict[str, str]) -> Api
 @route("GET", _ATT + r"/\$value", "GET /users/{id}/events/{id}/attachments/{id}/$value")
 def get_attachment_value(state: GraphState, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
     att = _attachment(state, p)[2]
+    if att.kind == "reference":
+        raise bad_request("A reference attachment has no content; follow its sourceUrl.")
     return ApiResponse(200, raw=att.data, headers={"Content-Type": att.content_type})
 
 

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crmcal.sandbox.graph import api
+from crmcal.sandbox.graph import api, oidc
 from crmcal.sandbox.graph.api import ApiRequest, ApiResponse, error_body
 from crmcal.sandbox.graph.state import Faults, GraphApiError, GraphState, Instance, Mailbox
 
@@ -80,6 +80,7 @@ def create_app(state: GraphState | None = None) -> FastAPI:
     app = FastAPI(title="crmcal Graph sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.graph = st
     rt = _Runtime()
+    oidc_provider = oidc.mount(app, st)  # OpenID Connect sign-in (dashboard)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -266,6 +267,30 @@ def create_app(state: GraphState | None = None) -> FastAPI:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         if tenant not in (st.tenant_id,):
             return aad_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+        if form.get("grant_type") == "authorization_code":  # dashboard sign-in (oidc.py)
+            status, answer = oidc_provider.redeem(form, f"{base_of(request)}/{tenant}/v2.0")
+            return _json_response(status, answer)
+        if form.get("grant_type") == "refresh_token":  # delegated access (G2 group calendars)
+            reg = st.apps.get(form.get("client_id", ""))
+            if reg is None or form.get("client_secret") != reg.client_secret:
+                return aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+            got = st.redeem_refresh_token(reg.client_id, form.get("refresh_token", ""))
+            if got is None:
+                return aad_error(
+                    400, "invalid_grant", 700082, "The refresh token has expired or is invalid."
+                )
+            access, refresh, scopes = got
+            return _json_response(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "scope": scopes,
+                    "expires_in": 3599,
+                    "ext_expires_in": 3599,
+                    "access_token": access,
+                    "refresh_token": refresh,
+                },
+            )
         if form.get("grant_type") != "client_credentials":
             return aad_error(
                 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."

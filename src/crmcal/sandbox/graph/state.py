@@ -96,6 +96,9 @@ class Attachment:
     modified: datetime
     is_inline: bool = False
     content_id: str | None = None
+    kind: str = "file"
+    """`file` or `reference` (a cloud link: `sourceUrl`, no bytes)."""
+    source_url: str | None = None
 
 
 @dataclass
@@ -369,6 +372,12 @@ class GraphState:
             self.client_id: App(self.tenant_id, self.client_id, self.client_secret)
         }
         self.tokens: dict[str, tuple[str, float]] = {}
+        self.delegated: dict[str, str] = {}
+        """Delegated access tokens -> the signed-in user (G2: group calendars need them)."""
+        self.refresh_tokens: dict[str, tuple[str, str, str]] = {}
+        """Refresh token -> (client id, user, scopes)."""
+        self.groups: dict[str, str] = {}
+        """Microsoft 365 groups: group id and address (lower-cased) -> the group's mailbox key."""
         self.mailboxes: dict[str, Mailbox] = {}
         self.mailbox_ids: dict[str, str] = {}
         self.delta_states: dict[str, DeltaState] = {}
@@ -421,6 +430,41 @@ class GraphState:
                 "Lifetime validation failed, the token is expired.",
             )
         return entry[0]
+
+    def issue_refresh_token(
+        self, client_id: str, user: str, scopes: str = "Group.Read.All Calendars.ReadWrite"
+    ) -> str:
+        """A refresh token as a user's consent to the app would leave (delegated access, G2)."""
+        token = "0.sandbox-rt." + secrets.token_urlsafe(24)
+        self.refresh_tokens[token] = (client_id, user.strip().lower(), scopes)
+        return token
+
+    def redeem_refresh_token(
+        self, client_id: str, refresh_token: str, lifetime_s: int = 3599
+    ) -> tuple[str, str, str] | None:
+        """`grant_type=refresh_token`: (access token, new refresh token, scopes), or None."""
+        entry = self.refresh_tokens.get(refresh_token)
+        if entry is None or entry[0] != client_id:
+            return None
+        _, user, scopes = entry
+        token = self.issue_token(client_id, lifetime_s)
+        self.delegated[token] = user
+        return token, refresh_token, scopes
+
+    def delegated_user(self, authorization: str | None) -> str | None:
+        """The user behind a delegated bearer token (None for app-only tokens)."""
+        h = (authorization or "").strip()
+        token = h[7:].strip() if h.lower().startswith("bearer ") else h
+        return self.delegated.get(token)
+
+    def add_group(
+        self, address: str, display_name: str = "", group_id: str | None = None
+    ) -> Mailbox:
+        """A Microsoft 365 group with its group mailbox and calendar (G2)."""
+        mb = self.add_user(address, display_name, group_id)
+        self.groups[mb.id.lower()] = mb.address.lower()
+        self.groups[mb.address.lower()] = mb.address.lower()
+        return mb
 
     def expire_tokens(self) -> int:
         n = len(self.tokens)

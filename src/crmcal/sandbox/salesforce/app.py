@@ -705,7 +705,12 @@ def create_app(org: SalesforceOrg | None = None) -> FastAPI:
     def injected_failure() -> Result | None:
         f = the_org.faults
         with the_org.lock:
-            if f.fail_next > 0:
+            if f.fail_after is not None and f.fail_after > 0:
+                f.fail_after -= 1
+                return None
+            if f.fail_after is not None:
+                pass  # the outage goes on until `fail_after` is cleared
+            elif f.fail_next > 0:
                 f.fail_next -= 1
             elif not (f.fail_rate > 0 and random.random() < f.fail_rate):
                 return None

@@ -98,6 +98,7 @@ class ObjectDef:
     label: str = ""
     derived_from: str | None = None
     """Read-only views over another object's rows (EventWhoRelation over EventRelation)."""
+    custom: bool = False
 
     def field(self, name: str) -> FieldDef | None:
         return self._lower().get(name.lower())
@@ -130,7 +131,7 @@ class ObjectDef:
             "deletable": self.deletable and not ro,
             "queryable": True,
             "retrieveable": True,
-            "custom": False,
+            "custom": self.custom,
             "fields": [
                 f.describe(org_required=f.name in org_required) for f in self.fields.values()
             ],
@@ -166,6 +167,11 @@ def _base(name: str, prefix: str) -> ObjectDef:
     o = ObjectDef(name, prefix)
     o.add(_ro(FieldDef("Id", "id", 18, nillable=False, defaulted_on_create=True)))
     return o
+
+
+def system_fields(o: ObjectDef) -> ObjectDef:
+    """IsDeleted, CreatedDate, CreatedById, LastModifiedDate, LastModifiedById, SystemModstamp."""
+    return _system(o)
 
 
 def _system(o: ObjectDef) -> ObjectDef:
@@ -252,6 +258,7 @@ def _account() -> ObjectDef:
         FieldDef("Website", "url", 255),
         FieldDef("Phone", "phone", 40),
         FieldDef("Type", "picklist", 40, picklist=("Customer", "Partner", "Prospect", "Other")),
+        FieldDef("Description", "textarea", 32000, filterable=False, sortable=False),
         _ref("OwnerId", ("User",), "Owner", defaulted_on_create=True, nillable=False),
     ):
         o.add(f)
@@ -267,6 +274,7 @@ def _person(name: str, prefix: str) -> ObjectDef:
         FieldDef("Email", "email", 80),
         FieldDef("Phone", "phone", 40),
         _s("Title", 128),
+        FieldDef("Description", "textarea", 32000, filterable=False, sortable=False),
         _ref("OwnerId", ("User",), "Owner", defaulted_on_create=True, nillable=False),
     ):
         o.add(f)
@@ -309,6 +317,7 @@ def _opportunity() -> ObjectDef:
         ),
         FieldDef("CloseDate", "date", nillable=False),
         FieldDef("Amount", "currency"),
+        FieldDef("Description", "textarea", 32000, filterable=False, sortable=False),
         _ro(_bool("IsClosed")),
         _ro(_bool("IsWon")),
     ):

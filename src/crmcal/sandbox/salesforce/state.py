@@ -27,11 +27,16 @@ from crmcal.sandbox.salesforce.schema import (
     ObjectDef,
     custom_field,
     standard_objects,
+    system_fields,
 )
 
 Value = q.Value
 Record = q.Record
 JsonScalar = str | int | float | bool | None
+
+
+JSON_BASE64_MAX = 39_321_600
+"""api-facts B8: 37.5 MB of base64 in a JSON body."""
 
 ORG_ID = "00D5g000004ABCDEAA"
 _CHECK = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -119,6 +124,8 @@ class Faults:
     fail_next: int = 0
     fail_status: int = 503
     fail_rate: float = 0.0
+    fail_after: int | None = None
+    """Let this many more data requests through, then fail every one (an outage from request k)."""
 
 
 @dataclass
@@ -158,6 +165,13 @@ _RULE_PARTS = (
     "INTERVAL", "UNTIL", "COUNT",
 )  # fmt: skip
 _OCCURRENCE_CAPS = {"Daily": 100, "Weekly": 53, "Monthly": 59, "Yearly": 9}
+_LIGHTNING_SERIES_FIELDS = (
+    "Subject", "Location", "Description", "ShowAs", "IsPrivate", "WhoId", "WhatId", "Type",
+    "IsReminderSet",
+)  # fmt: skip
+"""What a change to a future Lightning occurrence carries to the rest of the series."""
+LIGHTNING_HORIZON = timedelta(days=730)
+"""How far after its start an open-ended Lightning series gets occurrence Events (emulator)."""
 MAX_EVENT_MINUTES = 14 * 24 * 60
 EVENT_LINK_FIELDS = (
     "Subject", "StartDateTime", "EndDateTime", "ActivityDateTime", "ActivityDate",
@@ -607,6 +621,13 @@ class SalesforceOrg:
                 [f.name],
             ) from None
         if t == "base64":
+            if len(raw) > JSON_BASE64_MAX:
+                # api-facts B8: a JSON (non-multipart) body carries at most 37.5 MB of base64.
+                raise _bad(
+                    "STRING_TOO_LONG",
+                    f"{f.name}: base64 value too large for a JSON request (max 37.5 MB)",
+                    [f.name],
+                )
             try:
                 base64.b64decode(raw, validate=True)
             except ValueError:
@@ -765,6 +786,8 @@ class SalesforceOrg:
             self._put(o.name, old["Id"], row)  # type: ignore[arg-type]
             if o.name == "Event":
                 self._propagate_to_children(row)
+                if old.get("_SeriesId") and not system:
+                    self._lightning_edit(old, row, values)
 
     def delete(self, sobject: str | None, rid: str) -> None:
         with self.lock:
@@ -802,6 +825,11 @@ class SalesforceOrg:
                 for occ in list(self._by_index("Event", "RecurrenceActivityId", rid)):
                     if not occ.get("IsDeleted"):
                         self._soft_delete("Event", occ)
+            if row.get("_SeriesId") == rid:  # the first Event of a Lightning series
+                for occ in list(self.tables["Event"].values()):
+                    if occ.get("_SeriesId") != rid or occ["Id"] == rid or occ.get("IsDeleted"):
+                        continue
+                    self._soft_delete("Event", occ)
         elif name == "EventRelation":
             child_id = row.get("_ChildEventId")
             if isinstance(child_id, str):
@@ -1063,6 +1091,8 @@ class SalesforceOrg:
                     "Recurrence2PatternText",
                 )
             self._normalise_recurrence2(row, minutes)
+            if old is None:
+                return self._lightning_occurrences(row, minutes)
         if old is None and row.get("IsRecurrence"):
             return self._classic_occurrences(row, minutes)
         if old is None:
@@ -1161,6 +1191,135 @@ class SalesforceOrg:
         if not row.get("Recurrence2PatternTimeZone"):
             row["Recurrence2PatternTimeZone"] = self._user_tz(row.get("OwnerId"))
 
+    def _lightning_edit(self, old: Record, row: Record, values: Mapping[str, Value]) -> None:
+        """api-facts B1 (API 58+): changing a future occurrence of a LEX series changes the whole
+        series (its other future occurrences follow: fields copied, times shifted alike);
+        changing a past one marks it `IsRecurrence2Exception`."""
+        start = old.get("StartDateTime")
+        rid = str(row["Id"])
+        if not isinstance(start, datetime) or start <= self.now():
+            new = dict(row)
+            new["IsRecurrence2Exception"] = True
+            self._put("Event", rid, new)
+            return
+        keys = [k for k in values if k in _LIGHTNING_SERIES_FIELDS]
+        new_start, new_end = row.get("StartDateTime"), row.get("EndDateTime")
+        shift = (
+            new_start - start
+            if isinstance(new_start, datetime) and new_start != start
+            else timedelta(0)
+        )
+        length = (
+            new_end - new_start
+            if isinstance(new_end, datetime) and isinstance(new_start, datetime)
+            else None
+        )
+        for other in list(self.tables["Event"].values()):
+            ostart = other.get("StartDateTime")
+            if (
+                other.get("_SeriesId") != old.get("_SeriesId")
+                or other["Id"] == rid
+                or other.get("IsDeleted")
+                or other.get("IsRecurrence2Exception")
+                or not isinstance(ostart, datetime)
+                or ostart <= self.now()
+            ):
+                continue
+            new = dict(other)
+            for k in keys:
+                new[k] = row.get(k)
+            if length is not None and (shift or "EndDateTime" in values):
+                st = ostart + shift
+                new.update(
+                    StartDateTime=st,
+                    ActivityDateTime=st,
+                    ActivityDate=st.date(),
+                    EndDateTime=st + length,
+                    EndDate=(st + length).date(),
+                    DurationInMinutes=int(length.total_seconds() // 60),
+                )
+            new.update(
+                SystemModstamp=row["SystemModstamp"],
+                LastModifiedDate=row["LastModifiedDate"],
+                LastModifiedById=row.get("LastModifiedById"),
+            )
+            self._put("Event", str(other["Id"]), new)
+
+    def _lightning_occurrences(self, row: Record, minutes: int) -> list[Record]:
+        """The further occurrence Events of a new Lightning series (the record created is the
+        first). LEX series have no series id (api-facts B1): the rows share the pattern fields and
+        owner; the emulator keeps a hidden `_SeriesId` so that deleting the first Event deletes
+        the series. Open-ended series are materialised for `LIGHTNING_HORIZON` after their start
+        (docs/decisions/0061-salesforce-emulator-series.md)."""
+        start = row.get("StartDateTime")
+        if not isinstance(start, datetime):
+            return []
+        tzname = str(row.get("Recurrence2PatternTimeZone") or "UTC")
+        try:
+            tz = ZoneInfo(tzname)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Recurrence2PatternTimeZone: bad time zone",
+                ["Recurrence2PatternTimeZone"],
+            ) from None
+        local = start.astimezone(tz).replace(tzinfo=None)
+        parts = dict(
+            piece.split("=", 1) for piece in str(row["Recurrence2PatternText"])[6:].split(";")
+        )
+        days = {"SU": rrule.SU, "MO": rrule.MO, "TU": rrule.TU, "WE": rrule.WE,
+                "TH": rrule.TH, "FR": rrule.FR, "SA": rrule.SA}  # fmt: skip
+        freq = {"DAILY": rrule.DAILY, "WEEKLY": rrule.WEEKLY, "MONTHLY": rrule.MONTHLY,
+                "YEARLY": rrule.YEARLY}[parts["FREQ"]]  # fmt: skip
+
+        def ints(key: str) -> list[int] | None:
+            return [int(v) for v in parts[key].split(",")] if key in parts else None
+
+        kw: dict[str, object] = {"dtstart": local, "interval": int(parts.get("INTERVAL", "1"))}
+        if "BYDAY" in parts:
+            kw["byweekday"] = [
+                days[d[-2:]](int(d[:-2])) if d[:-2] else days[d[-2:]]
+                for d in parts["BYDAY"].split(",")
+            ]
+        for key, arg in (("BYMONTH", "bymonth"), ("BYSETPOS", "bysetpos"),
+                         ("BYWEEKNO", "byweekno"), ("BYYEARDAY", "byyearday")):  # fmt: skip
+            if (v := ints(key)) is not None:
+                kw[arg] = v
+        mdays = ints("BYMONTHDAY")
+        if mdays is not None:
+            if len(mdays) == 1 and mdays[0] > 28 and "BYSETPOS" not in parts:
+                # LEX: BYMONTHDAY past a month's end falls on its last day (api-facts B1).
+                kw.update(bymonthday=list(range(28, mdays[0] + 1)), bysetpos=-1)
+            else:
+                kw["bymonthday"] = mdays
+        if "WKST" in parts:
+            kw["wkst"] = days[parts["WKST"]]
+        if "COUNT" in parts:
+            kw["count"] = int(parts["COUNT"])
+        elif "UNTIL" in parts:
+            until = datetime.strptime(parts["UNTIL"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            kw["until"] = until.astimezone(tz).replace(tzinfo=None)
+        else:
+            kw["until"] = local + LIGHTNING_HORIZON
+        starts = list(itertools.islice(rrule.rrule(freq, **kw), 999))  # type: ignore[arg-type]
+        out: list[Record] = []
+        for wall in starts:
+            st = wall.replace(tzinfo=tz).astimezone(UTC)
+            if st == start:
+                continue
+            child = dict(row)
+            child.update(
+                StartDateTime=st,
+                ActivityDateTime=st,
+                ActivityDate=st.date(),
+                EndDateTime=st + timedelta(minutes=minutes),
+                EndDate=(st + timedelta(minutes=minutes)).date(),
+                GroupEventType="0",
+                ClientGuid=None,
+            )
+            out.append(child)
+        return out
+
     def _classic_occurrences(self, row: Record, minutes: int) -> list[Record]:
         def integrity(msg: str, *fields: str) -> ApiError:
             return _bad("FIELD_INTEGRITY_EXCEPTION", msg, fields)
@@ -1232,7 +1391,15 @@ class SalesforceOrg:
         month_n = MONTHS.index(str(month)) + 1 if month in MONTHS else None
         dom = row.get("RecurrenceDayOfMonth")
         freq_kind: str
-        kw: dict[str, object] = {"dtstart": local, "interval": interval}
+        # Weeks count from Sunday; day 29-31 falls on the last day of shorter months; Nth of a
+        # day set is the Nth day of the month in that set (docs/decisions/0061-*.md).
+        kw: dict[str, object] = {"dtstart": local, "interval": interval, "wkst": rrule.SU}
+
+        def monthday(day: object) -> dict[str, object]:
+            if isinstance(day, int) and day > 28:
+                return {"bymonthday": list(range(28, day + 1)), "bysetpos": -1}
+            return {"bymonthday": day}
+
         if rtype == "RecursDaily":
             freq, freq_kind = rrule.DAILY, "Daily"
         elif rtype in ("RecursEveryWeekday", "RecursWeekly"):
@@ -1240,18 +1407,19 @@ class SalesforceOrg:
             kw["byweekday"] = wd
             if rtype == "RecursEveryWeekday":
                 freq_kind = "Daily"
+                kw["interval"] = 1
         elif rtype == "RecursMonthly":
             freq, freq_kind = rrule.MONTHLY, "Monthly"
-            kw["bymonthday"] = dom
+            kw.update(monthday(dom))
         elif rtype == "RecursMonthlyNth":
             freq, freq_kind = rrule.MONTHLY, "Monthly"
-            kw["byweekday"] = [d(n) for d in wd]
+            kw.update(byweekday=wd, bysetpos=n)
         elif rtype == "RecursYearly":
             freq, freq_kind = rrule.YEARLY, "Yearly"
-            kw.update(bymonth=month_n, bymonthday=dom, interval=1)
+            kw.update(bymonth=month_n, interval=1, **monthday(dom))
         else:
             freq, freq_kind = rrule.YEARLY, "Yearly"
-            kw.update(bymonth=month_n, byweekday=[d(n) for d in wd], interval=1)
+            kw.update(bymonth=month_n, byweekday=wd, bysetpos=n, interval=1)
         until = datetime(rend.year, rend.month, rend.day, 23, 59, 59)
         cap = _OCCURRENCE_CAPS[freq_kind]
         starts = list(itertools.islice(rrule.rrule(freq, until=until, **kw), cap + 1))  # type: ignore[arg-type]
@@ -1351,11 +1519,17 @@ class SalesforceOrg:
             row["Status"] = "New"
 
     def _after_insert(self, sobject: str, row: Record, children: list[Record], user: str) -> None:
+        if sobject == "Event" and row.get("IsRecurrence2"):
+            row["_SeriesId"] = row["Id"]
+            self._put("Event", str(row["Id"]), row)
         if sobject == "Event" and children:
             for child in children:
                 cid = self.new_id("Event")
                 child["Id"] = cid
-                child["RecurrenceActivityId"] = row["Id"]
+                if row.get("IsRecurrence2"):
+                    child["_SeriesId"] = row["Id"]
+                else:
+                    child["RecurrenceActivityId"] = row["Id"]
                 self._put("Event", cid, child)
         if sobject == "EventRelation" and row.get("IsInvitee"):
             rel_type = self._all[str(row["RelationId"])[:15]][0]
@@ -1598,6 +1772,31 @@ class SalesforceOrg:
                     v = row.get(name)
                     if isinstance(v, str):
                         self._indexes[key].setdefault(v.casefold(), set()).add(rid)
+
+    def add_custom_object(
+        self, name: str, fields: Mapping[str, str], *, key_prefix: str = "a00"
+    ) -> None:
+        """A custom object (`Site_Visit__c`) with Name, OwnerId, the system fields and the given
+        custom fields (name -> type: string, date, datetime, boolean, double, textarea)."""
+        with self.lock:
+            if not name.endswith("__c"):
+                raise _bad("INVALID_TYPE", "custom object names end with __c", [name])
+            o = ObjectDef(name, key_prefix, custom=True)
+            o.add(FieldDef("Id", "id", 18, nillable=False, defaulted_on_create=True,
+                           createable=False, updateable=False))  # fmt: skip
+            o.add(FieldDef("Name", "string", 80))
+            o.add(FieldDef("OwnerId", "reference", 18, reference_to=("User",),
+                           relationship_name="Owner", nillable=False,
+                           defaulted_on_create=True))  # fmt: skip
+            for fname, ftype in fields.items():
+                if not fname.endswith("__c"):
+                    raise _bad("INVALID_FIELD", "custom field names end with __c", [fname])
+                length = 255 if ftype == "string" else 32000 if ftype == "textarea" else 0
+                o.add(FieldDef(fname, ftype, length, custom=True))  # type: ignore[arg-type]
+            system_fields(o)
+            self.objects[name] = o
+            self._obj_lower[name.lower()] = o
+            self.tables[name] = {}
 
     # ------------------------------------------------------------------------- seeding
     def add_user(
