@@ -144,6 +144,14 @@ class World:
             assert r.status != "failed", f"{r.mailbox}: {r.error}"
         return results
 
+    def quiet(self, *mailboxes: str) -> None:
+        """One more session writes nothing, on either side (the "second session" check)."""
+        for r in self.sync(*mailboxes):
+            o = r.outcome
+            writes = (o.created, o.updated, o.deleted, o.created_items, o.updated_items,
+                      o.deleted_items)  # fmt: skip
+            assert writes == (0, 0, 0, 0, 0, 0), (r.mailbox, r.outcome.log)
+
     # -- looking at both sides over the real APIs -------------------------------------------------
 
     def events(self) -> list[CrmEvent]:

@@ -20,20 +20,6 @@ def _items(world: World, mailbox: str) -> list[Any]:
     )
 
 
-def _quiet(world: World) -> None:
-    for r in world.sync():
-        o = r.outcome
-        writes = (
-            o.created,
-            o.updated,
-            o.deleted,
-            o.created_items,
-            o.updated_items,
-            o.deleted_items,
-        )
-        assert writes == (0, 0, 0, 0, 0, 0), (r.mailbox, r.outcome.log)
-
-
 def test_G1_public_calendar_pushed_one_way_to_two_users(world: World) -> None:
     world.person(ANA)
     world.person(BEN)
@@ -54,7 +40,7 @@ def test_G1_public_calendar_pushed_one_way_to_two_users(world: World) -> None:
         assert (it.subject, it.location, it.categories) == ("Hannover Messe", "Hall 4", ("Fairs",))
         assert (it.start, it.end) == (start, start + timedelta(hours=8))
     assert [e.id for e in world.events()] == []  # nothing went up as the users' own Events
-    _quiet(world)
+    world.quiet()
 
     # Ana edits her copy, Ben deletes his: both undone next session; Salesforce untouched.
     [a] = _items(world, ANA)
@@ -67,7 +53,7 @@ def test_G1_public_calendar_pushed_one_way_to_two_users(world: World) -> None:
     assert (a2.id, a2.subject, a2.categories) == (a.id, "Hannover Messe", ("Fairs",))
     assert b2.subject == "Hannover Messe" and b2.id != b.id
     assert world.sb.salesforce.get("Event", eid)["Subject"] == "Hannover Messe"
-    _quiet(world)
+    world.quiet()
 
     # Moved in Salesforce: both follow. Deleted in Salesforce: both go.
     later = start + timedelta(days=1)
@@ -75,11 +61,11 @@ def test_G1_public_calendar_pushed_one_way_to_two_users(world: World) -> None:
                                               "EndDateTime": (later + timedelta(hours=8)).isoformat()})  # fmt: skip
     world.sync()
     assert [i.start for i in _items(world, ANA) + _items(world, BEN)] == [later, later]
-    _quiet(world)
+    world.quiet()
     world.sb.salesforce.delete("Event", eid)
     world.sync()
     assert _items(world, ANA) == [] and _items(world, BEN) == []
-    _quiet(world)
+    world.quiet()
 
 
 def test_G1_user_removed_from_the_calendar_loses_its_items(world: World) -> None:
@@ -98,7 +84,7 @@ def test_G1_user_removed_from_the_calendar_loses_its_items(world: World) -> None
     world.sync()
     assert _items(world, BEN) == []
     assert len(_items(world, ANA)) == 1
-    _quiet(world)
+    world.quiet()
 
 
 def test_G4_custom_object_records_appear_as_categorised_items(world: World) -> None:
@@ -125,7 +111,7 @@ def test_G4_custom_object_records_appear_as_categorised_items(world: World) -> N
     assert (it.subject, it.categories) == ("Visit: Fabrikam plant", ("Site Visit",))
     assert (it.start, it.end) == (start, start + timedelta(hours=3))
     assert _items(world, BEN) == []
-    _quiet(world)
+    world.quiet()
 
     # Renamed and handed to Ben in Salesforce: Ana's item goes, Ben's comes.
     sf.update("Site_Visit__c", rid, {"Name": "Fabrikam plant tour", "OwnerId": world.sf_ids[BEN]})
@@ -133,13 +119,13 @@ def test_G4_custom_object_records_appear_as_categorised_items(world: World) -> N
     assert _items(world, ANA) == []
     [it] = _items(world, BEN)
     assert it.subject == "Visit: Fabrikam plant tour"
-    _quiet(world)
+    world.quiet()
 
     # Deleting the record deletes the item (G4).
     sf.delete("Site_Visit__c", rid)
     world.sync()
     assert _items(world, BEN) == []
-    _quiet(world)
+    world.quiet()
 
 
 def test_G4_standard_object_with_a_date_is_an_all_day_item(world: World) -> None:
@@ -166,7 +152,7 @@ def test_G4_standard_object_with_a_date_is_an_all_day_item(world: World) -> None
         ("Opportunity",),
     )
     assert it.start.date() == close
-    _quiet(world)
+    world.quiet()
 
 
 def test_G1_G4_crash_after_create_is_finished_without_a_duplicate(world: World) -> None:
@@ -193,4 +179,4 @@ def test_G1_G4_crash_after_create_is_finished_without_a_duplicate(world: World) 
     with world.store.session() as s:
         [row] = s.query(FeedItemRow).all()
         assert row.item_id == _items(world, ANA)[0].id
-    _quiet(world)
+    world.quiet()

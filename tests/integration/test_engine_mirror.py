@@ -19,13 +19,6 @@ def _items(world: World, mailbox: str) -> list[object]:
     )
 
 
-def _quiet(world: World) -> None:
-    [r] = world.sync()
-    o = r.outcome
-    writes = (o.created, o.updated, o.deleted, o.created_items, o.updated_items, o.deleted_items)
-    assert writes == (0, 0, 0, 0, 0, 0), r.outcome.log
-
-
 def test_G3_salesforce_master_brings_events_down_and_reverts_outlook_edits(world: World) -> None:
     world.person(ANA, direction=Direction.SALESFORCE_TO_OUTLOOK)
     start = (world.now + timedelta(days=2)).replace(minute=0, second=0)
@@ -46,7 +39,7 @@ def test_G3_salesforce_master_brings_events_down_and_reverts_outlook_edits(world
     assert (got.subject, got.location) == ("Planned in Salesforce", "")
     [ev] = world.events()
     assert (ev.id, ev.subject) == (eid, "Planned in Salesforce")
-    _quiet(world)
+    world.quiet()
     # Moved in Salesforce: the item follows (X2 still applies).
     later = start + timedelta(days=1)
     world.sb.salesforce.update(
@@ -59,7 +52,7 @@ def test_G3_salesforce_master_brings_events_down_and_reverts_outlook_edits(world
     )  # type: ignore[arg-type]
     world.sync()
     assert world.item(ANA, item_id).start == later
-    _quiet(world)
+    world.quiet()
 
 
 def test_G3_salesforce_master_never_shares_outlook_items(world: World) -> None:
@@ -76,7 +69,7 @@ def test_G3_salesforce_master_never_shares_outlook_items(world: World) -> None:
     assert world.store is not None
     issues = world.store.open_issues(ANA)
     assert [i.item_id for i in issues] == [marked.id]
-    _quiet(world)
+    world.quiet()
 
 
 def test_G3_salesforce_master_outlook_deletion_keeps_the_event(world: World) -> None:
@@ -91,7 +84,7 @@ def test_G3_salesforce_master_outlook_deletion_keeps_the_event(world: World) -> 
     [r] = world.sync()
     assert r.outcome.deleted == 0
     assert [e.id for e in world.events()] == [eid]
-    _quiet(world)
+    world.quiet()
 
 
 def test_G3_switching_an_outlook_shared_meeting_to_salesforce_master(world: World) -> None:
@@ -115,7 +108,7 @@ def test_G3_switching_an_outlook_shared_meeting_to_salesforce_master(world: Worl
     world.sb.salesforce.update("Event", ev.id, {"Subject": "Salesforce decides"})  # type: ignore[arg-type]
     world.sync()
     assert world.item(ANA, rec.id).subject == "Salesforce decides"
-    _quiet(world)
+    world.quiet()
 
 
 BEN = "ben@contoso.example"
@@ -143,11 +136,11 @@ def test_P5_invitation_mode_brings_salesforce_invitees_to_the_organizers_meeting
     assert a.outcome.updated_items == 1, a.outcome.log
     got = [x.email.address for x in world.item(ANA, rec.id).attendees]
     assert got == [MARIA, BEN]
-    _quiet_all(world)
+    world.quiet()
     world.sb.salesforce.delete("EventRelation", rel)
     world.sync()
     assert [x.email.address for x in world.item(ANA, rec.id).attendees] == [MARIA]
-    _quiet_all(world)
+    world.quiet()
 
 
 def test_P5_invitation_mode_off_leaves_attendees_alone(world: World) -> None:
@@ -165,17 +158,3 @@ def test_P5_invitation_mode_off_leaves_attendees_alone(world: World) -> None:
     )
     world.sync()
     assert [x.email.address for x in world.item(ANA, rec.id).attendees] == [MARIA]
-
-
-def _quiet_all(world: World) -> None:
-    for r in world.sync():
-        o = r.outcome
-        writes = (
-            o.created,
-            o.updated,
-            o.deleted,
-            o.created_items,
-            o.updated_items,
-            o.deleted_items,
-        )
-        assert writes == (0, 0, 0, 0, 0, 0), (r.mailbox, r.outcome.log)

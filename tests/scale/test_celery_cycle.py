@@ -13,9 +13,9 @@ from sqlalchemy import select
 from crmcal.service import celery_app as ca
 from crmcal.service.leases import Leases, user_key
 from crmcal.service.runner import SALESFORCE_MODSTAMP
-from crmcal.state import StateStore
 from crmcal.state.models_ops import CycleMemberRow
 from tests.integration.conftest import World
+from tests.scale.conftest import eager_runtime
 
 
 @pytest.fixture
@@ -26,22 +26,8 @@ def runtime(world: World) -> Iterator[ca._Runtime]:
         world.person(me)
         world.contact(f"c{i}@fabrikam.example", f"C{i}", account=acct)
         world.meeting(me, f"Call {i}", (f"c{i}@fabrikam.example",), days=1 + i)
-    cfg = world.config()
-    cfg = cfg.model_copy(
-        update={"celery": cfg.celery.model_copy(update={"broker_url": "memory://"})}
-    )
-    ca.configure(cfg)
-    ca.app.conf.task_always_eager = True
-    world.store = StateStore(cfg.storage.url())
-    world.store.migrate()
-    rt = ca._Runtime(cfg, world.store, world.calendar, world.crm, Leases(world.store))
-    ca._Runtime._instance = rt
-    try:
+    with eager_runtime(world) as rt:
         yield rt
-    finally:
-        ca._Runtime._instance = None
-        ca._Runtime.configured = None
-        ca.app.conf.task_always_eager = False
 
 
 def _members(rt: ca._Runtime, cycle_id: int) -> dict[str, str]:

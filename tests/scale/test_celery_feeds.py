@@ -11,10 +11,10 @@ import pytest
 
 from crmcal.domain.settings import PublicCalendarSync
 from crmcal.service import celery_app as ca
-from crmcal.service.leases import Leases
 from crmcal.state import StateStore
 from crmcal.sync.feeds import FEED_CURSOR
 from tests.integration.conftest import World
+from tests.scale.conftest import eager_runtime
 
 ANA = "ana@contoso.example"
 BEN = "ben@contoso.example"
@@ -34,22 +34,8 @@ def runtime(world: World) -> Iterator[ca._Runtime]:
     )
     start = (world.now + timedelta(days=5)).replace(minute=0, second=0)
     world.sb.salesforce.add_event(cal, "Expo", start, start + timedelta(hours=3))
-    cfg = world.config()
-    cfg = cfg.model_copy(
-        update={"celery": cfg.celery.model_copy(update={"broker_url": "memory://"})}
-    )
-    ca.configure(cfg)
-    ca.app.conf.task_always_eager = True
-    world.store = StateStore(cfg.storage.url())
-    world.store.migrate()
-    rt = ca._Runtime(cfg, world.store, world.calendar, world.crm, Leases(world.store))
-    ca._Runtime._instance = rt
-    try:
+    with eager_runtime(world) as rt:
         yield rt
-    finally:
-        ca._Runtime._instance = None
-        ca._Runtime.configured = None
-        ca.app.conf.task_always_eager = False
 
 
 def _items(world: World, mailbox: str) -> list[object]:
