@@ -426,8 +426,10 @@ def demo(
     )
     console.print(
         f"State: {report.state_url}. Look around with `crmcal doctor`, or start the emulators "
-        "yourself with `crmcal sandbox` and point `crmcal sync` at the config it writes. "
-        "The dashboard (`crmcal serve`) comes in a later release."
+        "yourself with `crmcal sandbox` and point `crmcal sync` at the config it writes.\n"
+        "Dashboard: with `crmcal sandbox` running, `crmcal users add admin --admin -c "
+        ".crmcal/sandbox.toml`, `crmcal sync -c .crmcal/sandbox.toml`, then `crmcal serve -c "
+        ".crmcal/sandbox.toml` and open http://127.0.0.1:8765 (docs/dashboard.md)."
     )
     if not report.ok:
         raise typer.Exit(1)
