@@ -198,20 +198,23 @@ class HttpClientCredentials:
         self._expires = 0.0
         self._lock = threading.Lock()
 
+    what = "token"
+
+    def _grant(self) -> dict[str, str]:
+        """The grant's own form fields (besides client id, secret and scope)."""
+        return {"grant_type": "client_credentials"}
+
+    def _received(self, body: dict[str, object]) -> None:
+        """Hook for what else the token answer carries."""
+
     def token(self) -> str:
         with self._lock:
             if self._token and time.monotonic() < self._expires:
                 return self._token
+            data = {"client_id": self._client_id, "client_secret": self._secret}
+            data.update(scope=self._scope, **self._grant())
             try:
-                r = self._http.post(
-                    self._url,
-                    data={
-                        "client_id": self._client_id,
-                        "client_secret": self._secret,
-                        "scope": self._scope,
-                        "grant_type": "client_credentials",
-                    },
-                )
+                r = self._http.post(self._url, data=data)
             except httpx.HTTPError as e:
                 raise GraphServiceError("token endpoint unreachable") from e
             try:
@@ -221,11 +224,12 @@ class HttpClientCredentials:
             if r.status_code != 200 or "access_token" not in body:
                 err = str(body.get("error", f"HTTP {r.status_code}"))
                 raise GraphTokenError(
-                    f"token request failed: {err}: {body.get('error_description', '')}",
+                    f"{self.what} request failed: {err}: {body.get('error_description', '')}",
                     status=r.status_code,
                     code=err,
                 )
             self._token = str(body["access_token"])
+            self._received(body)
             self._expires = time.monotonic() + max(int(body.get("expires_in", 3599)) - 300, 30)
             return self._token
 
@@ -241,12 +245,14 @@ GROUP_DELEGATED_SCOPE = "https://graph.microsoft.com/Group.Read.All offline_acce
 """G2: group calendars answer delegated tokens only (api-facts A12)."""
 
 
-class DelegatedRefreshToken:
+class DelegatedRefreshToken(HttpClientCredentials):
     """Delegated access from a user's refresh token (`grant_type=refresh_token`), for the Graph
     paths that refuse application permissions: Microsoft 365 group calendars (G2, api-facts A12).
 
     The identity platform may rotate the refresh token; the newest one is kept in memory (the
     configured one stays valid for its lifetime; decision 0053)."""
+
+    what = "delegated token"
 
     def __init__(
         self,
@@ -259,53 +265,22 @@ class DelegatedRefreshToken:
         http: httpx.Client,
         scope: str = GROUP_DELEGATED_SCOPE,
     ) -> None:
-        self._url = f"{authority_url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
-        self._client_id = client_id
-        self._secret = client_secret
+        super().__init__(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            authority_url=authority_url,
+            http=http,
+            scope=scope,
+        )
         self._refresh = refresh_token
-        self._scope = scope
-        self._http = http
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = threading.Lock()
 
-    def token(self) -> str:
-        with self._lock:
-            if self._token and time.monotonic() < self._expires:
-                return self._token
-            try:
-                r = self._http.post(
-                    self._url,
-                    data={
-                        "client_id": self._client_id,
-                        "client_secret": self._secret,
-                        "scope": self._scope,
-                        "grant_type": "refresh_token",
-                        "refresh_token": self._refresh,
-                    },
-                )
-            except httpx.HTTPError as e:
-                raise GraphServiceError("token endpoint unreachable") from e
-            try:
-                body = r.json()
-            except ValueError:
-                body = {}
-            if r.status_code != 200 or "access_token" not in body:
-                err = str(body.get("error", f"HTTP {r.status_code}"))
-                raise GraphTokenError(
-                    f"delegated token request failed: {err}: {body.get('error_description', '')}",
-                    status=r.status_code,
-                    code=err,
-                )
-            self._token = str(body["access_token"])
-            if isinstance(body.get("refresh_token"), str):
-                self._refresh = str(body["refresh_token"])
-            self._expires = time.monotonic() + max(int(body.get("expires_in", 3599)) - 300, 30)
-            return self._token
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "refresh_token", "refresh_token": self._refresh}
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
+    def _received(self, body: dict[str, object]) -> None:
+        if isinstance(body.get("refresh_token"), str):
+            self._refresh = str(body["refresh_token"])
 
     def __repr__(self) -> str:
         return f"DelegatedRefreshToken(url={self._url!r}, client_id={self._client_id!r})"
