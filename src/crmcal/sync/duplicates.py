@@ -86,12 +86,9 @@ def other_tool_duplicates(
 _NAMED = re.compile(r"([0-9A-Za-z, ]+) \(copies of ([0-9A-Za-z]{15,18})\)")
 
 
-def still_copied(store: StateStore, crm: EventReader, mailbox: str) -> dict[str, tuple[str, ...]]:
-    """The copies an open D4 issue names that still exist (one query). The org's Event cursor
-    moves on while a user is stopped, so the copies are not read again by themselves: the
-    stop holds until they are really gone."""
+def _open_issue_messages(store: StateStore, mailbox: str) -> list[str]:
     with store.session() as s:
-        messages = list(
+        return list(
             s.scalars(
                 select(IssueRow.message).where(
                     IssueRow.mailbox == mailbox,
@@ -100,6 +97,12 @@ def still_copied(store: StateStore, crm: EventReader, mailbox: str) -> dict[str,
                 )
             )
         )
+
+
+def still_copied(crm: EventReader, messages: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The copies the open D4 issues name that still exist (one query, none without an open
+    issue). The org's Event cursor moves on while a user is stopped, so the copies are not read
+    again by themselves: the stop holds until they are really gone."""
     named: dict[str, str] = {}
     for message in messages:
         for copies, mine in _NAMED.findall(message):
@@ -113,6 +116,24 @@ def still_copied(store: StateStore, crm: EventReader, mailbox: str) -> dict[str,
         if ev.id is not None and not ev.is_deleted and ev.id in named:
             out[named[ev.id]] = (*out.get(named[ev.id], ()), ev.id)
     return out
+
+
+def check_copies(
+    store: StateStore,
+    crm: EventReader,
+    mailbox: str,
+    owner_id: str,
+    crm_events: Iterable[CrmEvent],
+    now: datetime,
+) -> dict[str, tuple[str, ...]]:
+    """D4 for one session: new copies among the Salesforce changes, or the copies an open issue
+    names; the issue is raised while copies exist and resolved once they are gone. Without
+    copies or an open issue it costs one read of the state store and no API call."""
+    messages = _open_issue_messages(store, mailbox)
+    dupes = other_tool_duplicates(store, owner_id, crm_events) or still_copied(crm, messages)
+    if dupes or messages:
+        settle_issue(store, mailbox, dupes, now)
+    return dupes
 
 
 class EventReader(Protocol):

@@ -257,20 +257,20 @@ class FeedOutcome:
     log: list[str] = field(default_factory=list)
 
 
-def stored_feed_items(store: StateStore, mailbox: str) -> dict[tuple[str, str], Stored]:
-    with store.session() as s:
-        rows = s.scalars(select(FeedItemRow).where(FeedItemRow.mailbox == mailbox))
-        return {
-            (r.feed, r.record_id): Stored(
-                r.feed,
-                r.record_id,
-                r.item_id,
-                Desired.from_json(r.desired),
-                r.generation,
-                retry=str(r.desired.get(RETRY)) if r.desired.get(RETRY) else None,
-            )
-            for r in rows
-        }
+def stored_feed_items_in(s: Session, mailbox: str) -> dict[tuple[str, str], Stored]:
+    """The mailbox's feed items, within the session's read transaction."""
+    rows = s.scalars(select(FeedItemRow).where(FeedItemRow.mailbox == mailbox))
+    return {
+        (r.feed, r.record_id): Stored(
+            r.feed,
+            r.record_id,
+            r.item_id,
+            Desired.from_json(r.desired),
+            r.generation,
+            retry=str(r.desired.get(RETRY)) if r.desired.get(RETRY) else None,
+        )
+        for r in rows
+    }
 
 
 def run_feeds(
@@ -409,5 +409,5 @@ __all__ = [
     "FeedShare",
     "read_feeds",
     "run_feeds",
-    "stored_feed_items",
+    "stored_feed_items_in",
 ]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol, cast
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from crmcal.connectors.errors import ItemError
 from crmcal.domain import CalendarChanges, CrmEvent, Item, RecurrenceFormat
@@ -73,10 +74,10 @@ def _link(row: SeriesRow) -> SeriesLink:
     )
 
 
-def series_masters(store: StateStore, mailbox: str) -> frozenset[str]:
-    """Master ids of the mailbox's shared series (so the item planner leaves them to us)."""
-    with store.session() as s:
-        return frozenset(s.scalars(select(SeriesRow.master_id).where(SeriesRow.mailbox == mailbox)))
+def series_masters_in(s: Session, mailbox: str) -> frozenset[str]:
+    """Master ids of the mailbox's shared series (so the item planner leaves them to us), within
+    the session's read transaction."""
+    return frozenset(s.scalars(select(SeriesRow.master_id).where(SeriesRow.mailbox == mailbox)))
 
 
 def _lightning_key(key: str | None) -> tuple[str, datetime] | None:
@@ -363,4 +364,4 @@ def _execute(
     return made
 
 
-__all__ = ["merge_outcome", "run_series", "series_masters"]
+__all__ = ["merge_outcome", "run_series", "series_masters_in"]

@@ -35,9 +35,9 @@ from crmcal.state.models import (
 from crmcal.sync.attachments import share_attachments
 from crmcal.sync.autocreate import auto_create
 from crmcal.sync.codec import item_from_json
-from crmcal.sync.duplicates import describe, other_tool_duplicates, settle_issue, still_copied
+from crmcal.sync.duplicates import check_copies, describe
 from crmcal.sync.execute import Executor, Outcome
-from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items
+from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items_in
 from crmcal.sync.plan import (
     Context,
     Inputs,
@@ -53,7 +53,7 @@ from crmcal.sync.plan import (
 )
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.reconcile import reconcile
-from crmcal.sync.series_run import merge_outcome, run_series, series_masters
+from crmcal.sync.series_run import merge_outcome, run_series, series_masters_in
 
 log = logging.getLogger("crmcal.sync")
 
@@ -177,10 +177,7 @@ def run_user_session(
     expired = False
     try:
         reconcile(store, crm, mailbox)  # O5: settle what an interrupted session left open
-        dupes = other_tool_duplicates(store, user.salesforce_user_id, crm_events) or still_copied(
-            store, crm, mailbox
-        )
-        settle_issue(store, mailbox, dupes, now)
+        dupes = check_copies(store, crm, mailbox, user.salesforce_user_id, crm_events, now)
         if dupes:  # D4: another tool copies crmcal's Events; stop for this user
             result.status, result.error, outcome_ok = SessionStatus.FAILED, describe(dupes), False
             result.stopped = True  # the org's cursors still move on (review finding)
@@ -193,10 +190,11 @@ def run_user_session(
             rows = list(s.scalars(select(LinkRow).where(LinkRow.mailbox == mailbox)))
             tracked = {r.item_id: _tracked(r) for r in rows}
             item_dates = {r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id}
+            stored_feeds = stored_feed_items_in(s, mailbox)  # G1, G4
+            masters = series_masters_in(s, mailbox)  # issue 7
         changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
         result.read = len(changes.items)
         # G1, G4: one-way feed items are the feeds' business, not the planner's.
-        stored_feeds = stored_feed_items(store, mailbox)
         feed_ids = {st.item_id for st in stored_feeds.values() if st.item_id}
         # A feed item whose create was interrupted has no id yet: its category gives it away.
         pending = {st.desired.category for st in stored_feeds.values() if not st.item_id}
@@ -268,7 +266,7 @@ def run_user_session(
             events=events,
             search=found,
             existing=existing,
-            series_masters=series_masters(store, mailbox),
+            series_masters=masters,
         )
         if org.invitation_mode and invitee_events:
             inputs = _with_invitees(crm, inputs, invitee_events, directory)
