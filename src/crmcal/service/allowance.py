@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from crmcal.domain.crm import ApiUsage
 from crmcal.state import StateStore
@@ -63,17 +64,26 @@ class AllowanceStatus:
 
 def allowance_status(store: StateStore, api: str = SALESFORCE) -> AllowanceStatus:
     with store.session() as s:
-        row = s.get(ApiAllowanceRow, api)
-        if row is None:
-            return AllowanceStatus(0, 0, None, 0, None)
-        return AllowanceStatus(
-            row.used, row.max, row.observed_at, row.backoff_level, row.backoff_until
-        )
+        return allowance_status_in(s, api)
+
+
+def allowance_status_in(s: Session, api: str = SALESFORCE) -> AllowanceStatus:
+    """`allowance_status` within the caller's transaction."""
+    row = s.get(ApiAllowanceRow, api)
+    if row is None:
+        return AllowanceStatus(0, 0, None, 0, None)
+    return AllowanceStatus(row.used, row.max, row.observed_at, row.backoff_level, row.backoff_until)
 
 
 def backing_off(store: StateStore, now: datetime, api: str = SALESFORCE) -> datetime | None:
     """Until when sessions must wait (None: they may run)."""
-    st = allowance_status(store, api)
+    with store.session() as s:
+        return backing_off_in(s, now, api)
+
+
+def backing_off_in(s: Session, now: datetime, api: str = SALESFORCE) -> datetime | None:
+    """`backing_off` within the caller's transaction."""
+    st = allowance_status_in(s, api)
     return st.backoff_until if st.backing_off(now) else None
 
 

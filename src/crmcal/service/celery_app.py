@@ -56,7 +56,7 @@ from crmcal.state.models_ops import CycleMemberRow, CycleRow
 from crmcal.sync.feeds import commit_cursors_in, read_feeds, share_from_json
 from crmcal.sync.groups import run_configured_groups
 from crmcal.sync.invitations import RELATIONS_CURSOR, read_invitee_changes
-from crmcal.sync.session import run_user_session
+from crmcal.sync.session import Held, SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
 
 log = logging.getLogger("crmcal.celery")
@@ -256,33 +256,61 @@ def start_cycle(
 
 def _mark(store: StateStore, cycle_id: int, mailbox: str, status: str) -> bool:
     """Record a member's end once (a redelivered task finds it done) and count it down."""
-    bad = status not in ("succeeded", "partial")
     with store.session() as s:
-        res = s.execute(
-            update(CycleMemberRow)
-            .where(
-                CycleMemberRow.cycle_id == cycle_id,
-                CycleMemberRow.mailbox == mailbox,
-                CycleMemberRow.status == "pending",
-            )
-            .values(status=status, finished_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
+        return _mark_in(s, cycle_id, mailbox, status)
+
+
+def _mark_in(s: Session, cycle_id: int, mailbox: str, status: str) -> bool:
+    """`_mark` within the caller's transaction (the member session's closing one)."""
+    bad = status not in ("succeeded", "partial")
+    res = s.execute(
+        update(CycleMemberRow)
+        .where(
+            CycleMemberRow.cycle_id == cycle_id,
+            CycleMemberRow.mailbox == mailbox,
+            CycleMemberRow.status == "pending",
         )
-        if not getattr(res, "rowcount", 0):
-            return False
-        s.execute(
-            update(CycleRow)
-            .where(CycleRow.id == cycle_id)
-            .values(
-                pending=CycleRow.pending - 1,
-                unfinished=CycleRow.unfinished + (1 if bad else 0),
-            )
-            .execution_options(synchronize_session=False)
+        .values(status=status, finished_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(res, "rowcount", 0):
+        return False
+    s.execute(
+        update(CycleRow)
+        .where(CycleRow.id == cycle_id)
+        .values(
+            pending=CycleRow.pending - 1,
+            unfinished=CycleRow.unfinished + (1 if bad else 0),
         )
-        # In the same transaction: the row lock taken by the count-down orders the finishers,
-        # so exactly the one that brings it to zero closes the cycle.
-        _complete_in(s, cycle_id)
-        return True
+        .execution_options(synchronize_session=False)
+    )
+    # In the same transaction: the row lock taken by the count-down orders the finishers,
+    # so exactly the one that brings it to zero closes the cycle.
+    _complete_in(s, cycle_id)
+    return True
+
+
+class _MemberClaim:
+    """A cycle member's hold on its user (`crmcal.sync.session.Claim`): the user's lease, taken
+    in the session's first transaction; given back, with the member's end counted down, in its
+    last. A session is then two transactions, lease and bookkeeping included."""
+
+    def __init__(self, leases: Leases, cycle_id: int, mailbox: str) -> None:
+        self.leases, self.cycle_id, self.mailbox = leases, cycle_id, mailbox
+        self.status: str | None = None
+
+    def take(self, s: Session) -> bool:
+        return self.leases.acquire_in(s, user_key(self.mailbox))
+
+    def give_back(self, s: Session, result: SessionResult) -> None:
+        self.leases.release_in(s, user_key(self.mailbox))
+        status = str(result.status)
+        if result.stopped:
+            status = "partial"  # D4 holds no cursor
+        elif status not in ("succeeded", "partial"):
+            status = "failed"
+        self.status = status
+        _mark_in(s, self.cycle_id, self.mailbox, status)
 
 
 def _maybe_complete(store: StateStore, cycle_id: int) -> str | None:
@@ -336,20 +364,18 @@ def run_member(
         when, deleted = cycle.now, frozenset(str(d) for d in cycle.deleted_ids or ())
         invitee_events = frozenset(str(e) for e in (cycle.extras or {}).get("invitee_events", ()))
         feed_data = (cycle.extras or {}).get("feeds")
+        backing = allowance.backing_off_in(s, datetime.now(UTC)) is not None
     cfg = rt.config_for(cycle_id)
     user = cfg.user(mailbox)
     status: str
     if user is None:
         status = "failed"
-    elif allowance.backing_off(rt.store, datetime.now(UTC)) is not None:
+    elif backing or user.settings.paused:  # O2, or paused since the cycle started (O1)
         status = "skipped"
-    elif user.settings.paused:
-        status = "skipped"  # paused since the cycle started (O1)
-    elif not rt.leases.acquire(user_key(mailbox)):
-        status = "skipped"  # another worker is syncing this user (O1)
     else:
+        claim = _MemberClaim(rt.leases, cycle_id, mailbox)
         try:
-            r = run_user_session(
+            run_user_session(
                 user,
                 directory=rt.directory(cycle_id, cfg),
                 calendar=rt.calendar,
@@ -363,17 +389,15 @@ def run_member(
                 crm_deleted=deleted,
                 invitee_events=invitee_events,
                 feeds=share_from_json(feed_data, mailbox) if feed_data is not None else None,
+                claim=claim,
             )
-            status = "partial" if r.stopped else str(r.status)  # D4 holds no cursor
-        except Exception:
-            status = "failed"
-            raise
-        finally:
-            rt.leases.release(user_key(mailbox))
-            if status == "failed":
-                _mark(rt.store, cycle_id, mailbox, status)
-    if status != "failed":
-        _mark(rt.store, cycle_id, mailbox, status)
+        except Held:
+            claim.status = None  # another worker is syncing this user (O1)
+            status = "skipped"
+        if claim.status is not None:  # counted down in the session's closing transaction
+            rt.observe_usage(datetime.now(UTC))
+            return claim.status
+    _mark(rt.store, cycle_id, mailbox, status)
     rt.observe_usage(datetime.now(UTC))
     return status
 

@@ -21,9 +21,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from crmcal.state import StateStore
 from crmcal.state.models_ops import LeaseRow
@@ -61,37 +62,61 @@ class Leases:
         self.owner = owner or process_owner()
         self.clock = clock
         self._dialect = store.engine.dialect.name
+        # Built once: every session takes and gives back its user's lease.
+        ins = (pg_insert if self._dialect == "postgresql" else sqlite_insert)(LeaseRow)
+        take = ins.values(
+            key=bindparam("key"),
+            owner=bindparam("owner"),
+            acquired_at=bindparam("now"),
+            expires_at=bindparam("until"),
+        ).on_conflict_do_update(
+            index_elements=[LeaseRow.key],
+            set_={"owner": ins.excluded.owner, "acquired_at": ins.excluded.acquired_at,
+                  "expires_at": ins.excluded.expires_at},
+            where=(LeaseRow.expires_at < ins.excluded.acquired_at)
+            | (LeaseRow.owner == ins.excluded.owner),
+        )  # fmt: skip
+        self._take = take.returning(LeaseRow.key)
+        self._drop = delete(LeaseRow).where(
+            LeaseRow.key == bindparam("key"), LeaseRow.owner == bindparam("owner")
+        )
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def acquire(self, key: str) -> bool:
-        """Take `key` if it is free (or expired, or ours). Never waits.
+        """Take `key` if it is free (or expired, or ours). Never waits."""
+        with self.store.session() as s:
+            return self.acquire_in(s, key)
+
+    def acquire_in(self, s: Session, key: str) -> bool:
+        """`acquire` within the caller's transaction (a session's first one takes its user's lease).
 
         One statement: insert the row, or on conflict take it over only where it is expired or
         ours (`INSERT ... ON CONFLICT DO UPDATE ... WHERE`, SQLite 3.24+ and PostgreSQL)."""
         now = self.clock()
-        until = now + self.ttl
-        ins = (pg_insert if self._dialect == "postgresql" else sqlite_insert)(LeaseRow)
-        stmt = ins.values(key=key, owner=self.owner, acquired_at=now, expires_at=until)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[LeaseRow.key],
-            set_={"owner": self.owner, "acquired_at": now, "expires_at": until},
-            where=(LeaseRow.expires_at < now) | (LeaseRow.owner == self.owner),
-        )
-        with self.store.session() as s:
-            got = s.connection().execute(stmt.returning(LeaseRow.key)).first() is not None
+        args = {"key": key, "owner": self.owner, "now": now, "until": now + self.ttl}
+        got = s.connection().execute(self._take, args).first() is not None
         if got:
             with self._lock:
                 self._held.add(key)
         return got
 
     def release(self, key: str) -> None:
+        with self.store.session() as s:
+            self.release_in(s, key)
+
+    def release_in(self, s: Session, key: str) -> None:
+        """`release` within the caller's transaction (a session's last one)."""
         with self._lock:
             self._held.discard(key)
-        with self.store.session() as s:
-            s.execute(delete(LeaseRow).where(LeaseRow.key == key, LeaseRow.owner == self.owner))
+        s.execute(self._drop, {"key": key, "owner": self.owner})
+
+    def claim(self, key: str) -> LeaseClaim:
+        """The lease of `key` as a session's claim (taken and given back inside the session's
+        own first and last transactions)."""
+        return LeaseClaim(self, key)
 
     @contextmanager
     def hold(self, key: str) -> Iterator[bool]:
@@ -163,3 +188,17 @@ class Leases:
         now = self.clock()
         with self.store.session() as s:
             return list(s.scalars(select(LeaseRow.key).where(LeaseRow.expires_at < now)))
+
+
+class LeaseClaim:
+    """One user's lease as `crmcal.sync.session.Claim`."""
+
+    def __init__(self, leases: Leases, key: str) -> None:
+        self.leases = leases
+        self.key = key
+
+    def take(self, s: Session) -> bool:
+        return self.leases.acquire_in(s, self.key)
+
+    def give_back(self, s: Session, result: object) -> None:
+        self.leases.release_in(s, self.key)

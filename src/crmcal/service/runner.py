@@ -27,7 +27,7 @@ from crmcal.state.models import SessionStatus, UserHealthRow
 from crmcal.sync.feeds import read_feeds
 from crmcal.sync.invitations import read_invitee_changes
 from crmcal.sync.ports import CalendarPort
-from crmcal.sync.session import SessionResult, run_user_session
+from crmcal.sync.session import Held, SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
 
 SALESFORCE_MODSTAMP = "salesforce_modstamp"
@@ -206,9 +206,7 @@ def run_cycle(
     report = CycleReport()
 
     def one(user: UserConfig) -> SessionResult | None:
-        key = user_key(user.mailbox)
-        if leases is not None and not leases.acquire(key):
-            return None
+        claim = leases.claim(user_key(user.mailbox)) if leases is not None else None
         try:
             return run_user_session(
                 user,
@@ -225,10 +223,10 @@ def run_cycle(
                 crm_deleted=read.deleted,
                 feeds=feeds.for_mailbox(user.mailbox) if feeds is not None else None,
                 invitee_events=invitees.event_ids if invitees is not None else frozenset(),
+                claim=claim,  # O1: the lease, taken and given back in the session's own work
             )
-        finally:
-            if leases is not None:
-                leases.release(key)
+        except Held:
+            return None
 
     def done(user: UserConfig, r: SessionResult | None) -> None:
         if r is None:

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,6 +62,41 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+# Statements of every session's closing transaction, built once.
+_CURSOR_MOVE = (
+    update(CursorRow)
+    .where(
+        CursorRow.kind == bindparam("k"),
+        CursorRow.scope == bindparam("sc"),
+        or_(CursorRow.value != bindparam("v"), CursorRow.window != bindparam("w")),
+    )
+    .values(value=bindparam("v"), window=bindparam("w"), updated_at=bindparam("t"))
+    .execution_options(synchronize_session=False)
+)
+_HEALTH_OK = (
+    update(UserHealthRow)
+    .where(UserHealthRow.mailbox == bindparam("m"))
+    .values(
+        last_success_at=bindparam("t"),
+        consecutive_failures=0,
+        unhealthy=False,
+        unhealthy_reason=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+_SESSION_END = (
+    update(SessionRow)
+    .where(SessionRow.id == bindparam("sid"))
+    .values(
+        status=bindparam("st"),
+        stats=bindparam("stats"),
+        error=bindparam("err"),
+        finished_at=bindparam("t"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 class StateStore:
@@ -126,14 +161,14 @@ class StateStore:
 
     @staticmethod
     def set_cursor_in(s: Session, kind: str, scope: str, value: str, window: str = "") -> None:
-        """Within an open unit of work; writes nothing when the cursor is unchanged."""
+        """Within an open unit of work; writes nothing when the cursor is unchanged. One
+        statement when it changed (every session moves its delta cursor)."""
+        args = {"k": kind, "sc": scope, "v": value, "w": window, "t": utcnow()}
+        if getattr(s.execute(_CURSOR_MOVE, args), "rowcount", 0):
+            return
         row = s.get(CursorRow, (kind, scope))
         if row is None:
             s.add(CursorRow(kind=kind, scope=scope, value=value, window=window))
-        elif row.value != value or row.window != window:
-            row.value = value
-            row.window = window
-            row.updated_at = utcnow()
 
     def clear_cursor(self, kind: str, scope: str) -> None:
         with self.session() as s:
@@ -186,10 +221,14 @@ class StateStore:
 
     def start_session(self, mailbox: str | None, trigger: str = "schedule") -> int:
         with self.session() as s:
-            row = SessionRow(mailbox=mailbox, trigger=trigger)
-            s.add(row)
-            s.flush()
-            return row.id
+            return self.start_session_in(s, mailbox, trigger)
+
+    @staticmethod
+    def start_session_in(s: Session, mailbox: str | None, trigger: str = "schedule") -> int:
+        row = SessionRow(mailbox=mailbox, trigger=trigger)
+        s.add(row)
+        s.flush()
+        return row.id
 
     def finish_session(
         self,
@@ -211,13 +250,12 @@ class StateStore:
         stats: dict[str, Any],
         error: str | None = None,
     ) -> None:
-        row = s.get(SessionRow, session_id)
-        if row is None:
+        res = s.execute(  # one statement, no read first (this runs once per session)
+            _SESSION_END,
+            {"sid": session_id, "st": status, "stats": stats, "err": error, "t": utcnow()},
+        )
+        if not getattr(res, "rowcount", 0):
             raise KeyError(session_id)
-        row.status = status
-        row.stats = stats
-        row.error = error
-        row.finished_at = utcnow()
 
     def recent_sessions(self, mailbox: str | None = None, limit: int = 20) -> list[SessionRow]:
         with self.session() as s:
@@ -341,6 +379,15 @@ class StateStore:
                 unhealthy_after=unhealthy_after,
                 reason=reason,
                 credentials_expired=credentials_expired,
+            )
+
+    @staticmethod
+    def record_success_in(s: Session, mailbox: str, *, enabled_at: datetime | None = None) -> None:
+        """`record_outcome_in(ok=True)` in one statement for a user already known (I3)."""
+        args = {"m": mailbox, "t": utcnow()}
+        if not getattr(s.execute(_HEALTH_OK, args), "rowcount", 0):
+            StateStore.record_outcome_in(
+                s, mailbox, ok=True, unhealthy_after=1, enabled_at=enabled_at
             )
 
     @staticmethod

@@ -125,11 +125,15 @@ def check_copies(
     owner_id: str,
     crm_events: Iterable[CrmEvent],
     now: datetime,
+    *,
+    messages: list[str] | None = None,
 ) -> dict[str, tuple[str, ...]]:
     """D4 for one session: new copies among the Salesforce changes, or the copies an open issue
-    names; the issue is raised while copies exist and resolved once they are gone. Without
-    copies or an open issue it costs one read of the state store and no API call."""
-    messages = _open_issue_messages(store, mailbox)
+    names; the issue is raised while copies exist and resolved once they are gone. `messages`:
+    the open D4 issues' messages when the caller read them in its own transaction. Without
+    Salesforce changes of the owner or an open issue it reads nothing and calls nothing."""
+    if messages is None:
+        messages = _open_issue_messages(store, mailbox)
     dupes = other_tool_duplicates(store, owner_id, crm_events) or still_copied(crm, messages)
     if dupes or messages:
         settle_issue(store, mailbox, dupes, now)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from crmcal.connectors.errors import ConnectorError, NotFound
@@ -257,9 +257,12 @@ class FeedOutcome:
     log: list[str] = field(default_factory=list)
 
 
+_STORED = select(FeedItemRow).where(FeedItemRow.mailbox == bindparam("m"))
+
+
 def stored_feed_items_in(s: Session, mailbox: str) -> dict[tuple[str, str], Stored]:
     """The mailbox's feed items, within the session's read transaction."""
-    rows = s.scalars(select(FeedItemRow).where(FeedItemRow.mailbox == mailbox))
+    rows = s.scalars(_STORED, {"m": mailbox})
     return {
         (r.feed, r.record_id): Stored(
             r.feed,

@@ -27,9 +27,13 @@ from crmcal.sync.plan import key_start
 from crmcal.sync.ports import CrmPort
 
 
-def reconcile(store: StateStore, crm: CrmPort, mailbox: str) -> int:
-    """Settle the mailbox's open intents; returns how many Events were found and recorded."""
-    opens = store.open_intents(mailbox)
+def reconcile(
+    store: StateStore, crm: CrmPort, mailbox: str, opens: list[IntentRow] | None = None
+) -> int:
+    """Settle the mailbox's open intents (`opens`: already read by the caller); returns how many
+    Events were found and recorded."""
+    if opens is None:
+        opens = store.open_intents(mailbox)
     if not opens:
         return 0
     creates = [i for i in opens if i.action == "create_event" and i.payload.get("start")]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from crmcal.connectors.errors import ItemError
@@ -74,10 +74,13 @@ def _link(row: SeriesRow) -> SeriesLink:
     )
 
 
+_MASTERS = select(SeriesRow.master_id).where(SeriesRow.mailbox == bindparam("m"))
+
+
 def series_masters_in(s: Session, mailbox: str) -> frozenset[str]:
     """Master ids of the mailbox's shared series (so the item planner leaves them to us), within
     the session's read transaction."""
-    return frozenset(s.scalars(select(SeriesRow.master_id).where(SeriesRow.mailbox == mailbox)))
+    return frozenset(s.scalars(_MASTERS, {"m": mailbox}))
 
 
 def _lightning_key(key: str | None) -> tuple[str, datetime] | None:

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session
 
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CalendarChanges, CrmEvent, Item, OrgSettings, RecordRef, UserConfig
 from crmcal.domain.crm import CrmOpportunity
+from crmcal.rules.feeds import Stored
 from crmcal.rules.linking import SearchResults
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import Window, window
@@ -26,6 +28,9 @@ from crmcal.state import StateStore
 from crmcal.state.models import (
     CursorRow,
     EventRow,
+    IntentRow,
+    IntentStatus,
+    IssueRow,
     LinkRow,
     Origin,
     SessionStatus,
@@ -35,6 +40,7 @@ from crmcal.state.models import (
 from crmcal.sync.attachments import share_attachments
 from crmcal.sync.autocreate import auto_create
 from crmcal.sync.codec import item_from_json
+from crmcal.sync.duplicates import REASON as DUPLICATE_REASON
 from crmcal.sync.duplicates import check_copies, describe
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items_in
@@ -81,6 +87,96 @@ class SessionResult:
             "records_created": self.records_created,
             "seconds": round(self.seconds, 3),
         }
+
+
+class Held(Exception):
+    """O1: another worker is running a session for this user, so this one did not start."""
+
+
+class Claim(Protocol):
+    """The caller's hold on the user for one session (a lease, a Celery cycle member): taken in
+    the session's first transaction and given back in its last, so a no-change session costs
+    two transactions in all (docs/decisions/0035-two-transaction-sessions.md)."""
+
+    def take(self, s: Session) -> bool:
+        """False: someone else holds the user; the session does not start."""
+        ...
+
+    def give_back(self, s: Session, result: SessionResult) -> None: ...
+
+
+@dataclass
+class _State:
+    """What a session starts from, read in one transaction."""
+
+    enabled_at: datetime
+    cursor: str | None
+    tracked: dict[str, TrackedItem]
+    item_dates: dict[str, tuple[datetime | None, datetime | None]]
+    stored_feeds: dict[tuple[str, str], Stored]
+    masters: frozenset[str]
+    known: dict[str, KnownEvent]
+    """The Events the mailbox's links point to (what `_state_for` would read for them)."""
+
+
+# The statements a session runs every time, built once (building them costs more CPU than SQLite
+# takes to run them; a no-change session is little else).
+_HEALTH = select(UserHealthRow.enabled_at).where(UserHealthRow.mailbox == bindparam("m"))
+_CURSOR = select(CursorRow.value, CursorRow.window).where(
+    CursorRow.kind == GRAPH_DELTA, CursorRow.scope == bindparam("m")
+)
+_LINKS = select(LinkRow).where(LinkRow.mailbox == bindparam("m"))
+_EVENTS = select(EventRow).where(EventRow.event_id.in_(bindparam("ids", expanding=True)))
+_INTENTS = (
+    select(IntentRow)
+    .where(IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m"))
+    .order_by(IntentRow.id)
+)
+_D4_ISSUES = select(IssueRow.message).where(
+    IssueRow.mailbox == bindparam("m"),
+    IssueRow.reason == DUPLICATE_REASON,
+    IssueRow.resolved_at.is_(None),
+)
+
+
+def _read_state(s: Session, mailbox: str, now: datetime, window_key: str) -> _State:
+    m = {"m": mailbox}
+    enabled_at = s.execute(_HEALTH, m).scalar()
+    cur = s.execute(_CURSOR, m).first()
+    rows = list(s.scalars(_LINKS, m))
+    event_ids = sorted({r.event_id for r in rows if r.event_id})
+    known: dict[str, KnownEvent] = {}
+    for i in range(0, len(event_ids), 500):
+        for row in s.scalars(_EVENTS, {"ids": event_ids[i : i + 500]}):
+            known[row.event_id] = _known(row)
+    return _State(
+        enabled_at=enabled_at or now,
+        cursor=cur.value if cur is not None and cur.window == window_key else None,
+        tracked={r.item_id: _tracked(r) for r in rows},
+        item_dates={r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id},
+        stored_feeds=stored_feed_items_in(s, mailbox),  # G1, G4
+        masters=series_masters_in(s, mailbox),  # issue 7
+        known=known,
+    )
+
+
+def _begin(
+    store: StateStore,
+    mailbox: str,
+    trigger: str,
+    now: datetime,
+    window_key: str,
+    claim: Claim | None,
+) -> tuple[int, list[IntentRow], list[str], _State]:
+    """The session's first transaction: the claim, the session record, the intents an
+    interrupted session left open (O5), the open D4 issues, and the state to start from."""
+    with store.session() as s:
+        if claim is not None and not claim.take(s):
+            raise Held(mailbox)
+        sid = store.start_session_in(s, mailbox, trigger)
+        intents = list(s.scalars(_INTENTS, {"m": mailbox}))
+        messages = list(s.scalars(_D4_ISSUES, {"m": mailbox}))
+        return sid, intents, messages, _read_state(s, mailbox, now, window_key)
 
 
 def _tracked(row: LinkRow) -> TrackedItem:
@@ -163,35 +259,34 @@ def run_user_session(
     crm_deleted: frozenset[str] = frozenset(),
     feeds: FeedShare | None = None,
     invitee_events: frozenset[str] = frozenset(),
+    claim: Claim | None = None,
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
-    systemic ones (auth, limits, service down) end the session as failed and count for I3."""
+    systemic ones (auth, limits, service down) end the session as failed and count for I3.
+    With a `claim`, raises `Held` (and records nothing) when another worker holds the user."""
     t0 = time.monotonic()
     mailbox = user.mailbox
     org: OrgSettings = directory.org
-    sid = store.start_session(mailbox, trigger)
-    result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
     w = window(now, org)
+    sid, intents, messages, st = _begin(store, mailbox, trigger, now, w.key(), claim)
+    result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
     new_cursor: str | None = None
     outcome_ok: bool | None = None
     expired = False
     try:
-        reconcile(store, crm, mailbox)  # O5: settle what an interrupted session left open
-        dupes = check_copies(store, crm, mailbox, user.salesforce_user_id, crm_events, now)
+        if intents:  # O5: settle what an interrupted session left open, then read again
+            reconcile(store, crm, mailbox, intents)
+            with store.session() as s:
+                st = _read_state(s, mailbox, now, w.key())
+        dupes = check_copies(
+            store, crm, mailbox, user.salesforce_user_id, crm_events, now, messages=messages
+        )
         if dupes:  # D4: another tool copies crmcal's Events; stop for this user
             result.status, result.error, outcome_ok = SessionStatus.FAILED, describe(dupes), False
             result.stopped = True  # the org's cursors still move on (review finding)
             return result
-        with store.session() as s:  # one read transaction for what the session starts from
-            health = s.get(UserHealthRow, mailbox)
-            enabled_at = health.enabled_at if health is not None and health.enabled_at else now
-            cur = s.get(CursorRow, (GRAPH_DELTA, mailbox))
-            cursor = cur.value if cur is not None and cur.window == w.key() else None
-            rows = list(s.scalars(select(LinkRow).where(LinkRow.mailbox == mailbox)))
-            tracked = {r.item_id: _tracked(r) for r in rows}
-            item_dates = {r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id}
-            stored_feeds = stored_feed_items_in(s, mailbox)  # G1, G4
-            masters = series_masters_in(s, mailbox)  # issue 7
+        enabled_at, cursor, tracked = st.enabled_at, st.cursor, st.tracked
+        item_dates, stored_feeds, masters = st.item_dates, st.stored_feeds, st.masters
         changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
         result.read = len(changes.items)
         # G1, G4: one-way feed items are the feeds' business, not the planner's.
@@ -250,7 +345,11 @@ def run_user_session(
         # in play or not) are loaded with the rest, so the planner sees them as taken.
         candidates = [eid for ids in existing.values() for eid in ids]
         by_guid, events = _state_for(
-            store, lk.guids, tracked.values(), [e.id for e in crm_events if e.id] + candidates
+            store,
+            lk.guids,
+            tracked.values(),
+            [e.id for e in crm_events if e.id] + candidates,
+            known=st.known,
         )
         found = search(crm, lk, ctx)
         inputs = Inputs(
@@ -334,13 +433,15 @@ def run_user_session(
     finally:
         result.seconds = time.monotonic() - t0
         with store.session() as s:  # one write transaction to close the session
-            if outcome_ok and new_cursor:
+            if outcome_ok and new_cursor and new_cursor != st.cursor:  # unchanged: no write
                 store.set_cursor_in(s, GRAPH_DELTA, mailbox, new_cursor, w.key())
-            if outcome_ok is not None:
+            if outcome_ok:
+                store.record_success_in(s, mailbox, enabled_at=now)
+            elif outcome_ok is not None:
                 store.record_outcome_in(
                     s,
                     mailbox,
-                    ok=outcome_ok,
+                    ok=False,
                     unhealthy_after=org.unhealthy_after_failures,
                     reason=result.error,
                     credentials_expired=expired,
@@ -349,6 +450,8 @@ def run_user_session(
             store.finish_session_in(
                 s, sid, status=result.status, stats=result.stats(), error=result.error
             )
+            if claim is not None:
+                claim.give_back(s, result)
     return result
 
 
@@ -416,13 +519,20 @@ def _state_for(
     guids: Iterable[str],
     tracked: Iterable[TrackedItem],
     more_event_ids: Iterable[str] = (),
+    *,
+    known: dict[str, KnownEvent] | None = None,
 ) -> tuple[dict[str, tuple[TrackedItem, ...]], dict[str, KnownEvent]]:
     """Tracked items of every mailbox and known Events for the GUIDs, links and Salesforce
-    changes in play."""
+    changes in play. Events already in `known` (read at the session's start) are not read again;
+    with no GUID in play and every Event known, this reads nothing."""
     guid_list = sorted(set(guids))
-    event_ids = sorted({t.event_id for t in tracked if t.event_id} | set(more_event_ids))
+    wanted = {t.event_id for t in tracked if t.event_id} | set(more_event_ids)
+    have = known or {}
+    events: dict[str, KnownEvent] = {e: have[e] for e in wanted if e in have}
+    event_ids = sorted(wanted - events.keys())
     by_guid: dict[str, tuple[TrackedItem, ...]] = {}
-    events: dict[str, KnownEvent] = {}
+    if not guid_list and not event_ids:
+        return by_guid, events
     with store.session() as s:
         for i in range(0, len(guid_list), 500):
             chunk = guid_list[i : i + 500]
