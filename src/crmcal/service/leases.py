@@ -111,7 +111,7 @@ class Leases:
         """`release` within the caller's transaction (a session's last one)."""
         with self._lock:
             self._held.discard(key)
-        s.execute(self._drop, {"key": key, "owner": self.owner})
+        s.connection().execute(self._drop, {"key": key, "owner": self.owner})
 
     def claim(self, key: str) -> LeaseClaim:
         """The lease of `key` as a session's claim (taken and given back inside the session's

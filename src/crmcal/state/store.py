@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, bindparam, create_engine, event, or_, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, insert, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -85,6 +85,11 @@ _HEALTH_OK = (
         unhealthy_reason=None,
     )
     .execution_options(synchronize_session=False)
+)
+_SESSION_START = (
+    insert(SessionRow)
+    .values(mailbox=bindparam("m"), trigger=bindparam("tr"))
+    .returning(SessionRow.id)
 )
 _SESSION_END = (
     update(SessionRow)
@@ -164,7 +169,7 @@ class StateStore:
         """Within an open unit of work; writes nothing when the cursor is unchanged. One
         statement when it changed (every session moves its delta cursor)."""
         args = {"k": kind, "sc": scope, "v": value, "w": window, "t": utcnow()}
-        if getattr(s.execute(_CURSOR_MOVE, args), "rowcount", 0):
+        if s.connection().execute(_CURSOR_MOVE, args).rowcount:
             return
         row = s.get(CursorRow, (kind, scope))
         if row is None:
@@ -225,10 +230,8 @@ class StateStore:
 
     @staticmethod
     def start_session_in(s: Session, mailbox: str | None, trigger: str = "schedule") -> int:
-        row = SessionRow(mailbox=mailbox, trigger=trigger)
-        s.add(row)
-        s.flush()
-        return row.id
+        res = s.connection().execute(_SESSION_START, {"m": mailbox, "tr": trigger})
+        return int(res.scalar_one())
 
     def finish_session(
         self,
@@ -250,11 +253,11 @@ class StateStore:
         stats: dict[str, Any],
         error: str | None = None,
     ) -> None:
-        res = s.execute(  # one statement, no read first (this runs once per session)
+        res = s.connection().execute(  # one statement, no read first (once per session)
             _SESSION_END,
             {"sid": session_id, "st": status, "stats": stats, "err": error, "t": utcnow()},
         )
-        if not getattr(res, "rowcount", 0):
+        if not res.rowcount:
             raise KeyError(session_id)
 
     def recent_sessions(self, mailbox: str | None = None, limit: int = 20) -> list[SessionRow]:
@@ -385,7 +388,7 @@ class StateStore:
     def record_success_in(s: Session, mailbox: str, *, enabled_at: datetime | None = None) -> None:
         """`record_outcome_in(ok=True)` in one statement for a user already known (I3)."""
         args = {"m": mailbox, "t": utcnow()}
-        if not getattr(s.execute(_HEALTH_OK, args), "rowcount", 0):
+        if not s.connection().execute(_HEALTH_OK, args).rowcount:
             StateStore.record_outcome_in(
                 s, mailbox, ok=True, unhealthy_after=1, enabled_at=enabled_at
             )

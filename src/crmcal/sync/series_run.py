@@ -80,7 +80,7 @@ _MASTERS = select(SeriesRow.master_id).where(SeriesRow.mailbox == bindparam("m")
 def series_masters_in(s: Session, mailbox: str) -> frozenset[str]:
     """Master ids of the mailbox's shared series (so the item planner leaves them to us), within
     the session's read transaction."""
-    return frozenset(s.scalars(_MASTERS, {"m": mailbox}))
+    return frozenset(s.connection().execute(_MASTERS, {"m": mailbox}).scalars())
 
 
 def _lightning_key(key: str | None) -> tuple[str, datetime] | None:

@@ -132,6 +132,9 @@ _INTENTS = (
     .where(IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m"))
     .order_by(IntentRow.id)
 )
+_INTENT_IDS = select(IntentRow.id).where(
+    IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m")
+)
 _D4_ISSUES = select(IssueRow.message).where(
     IssueRow.mailbox == bindparam("m"),
     IssueRow.reason == DUPLICATE_REASON,
@@ -141,8 +144,9 @@ _D4_ISSUES = select(IssueRow.message).where(
 
 def _read_state(s: Session, mailbox: str, now: datetime, window_key: str) -> _State:
     m = {"m": mailbox}
-    enabled_at = s.execute(_HEALTH, m).scalar()
-    cur = s.execute(_CURSOR, m).first()
+    db = s.connection()  # plain column reads need no ORM
+    enabled_at = db.execute(_HEALTH, m).scalar()
+    cur = db.execute(_CURSOR, m).first()
     rows = list(s.scalars(_LINKS, m))
     event_ids = sorted({r.event_id for r in rows if r.event_id})
     known: dict[str, KnownEvent] = {}
@@ -174,8 +178,10 @@ def _begin(
         if claim is not None and not claim.take(s):
             raise Held(mailbox)
         sid = store.start_session_in(s, mailbox, trigger)
-        intents = list(s.scalars(_INTENTS, {"m": mailbox}))
-        messages = list(s.scalars(_D4_ISSUES, {"m": mailbox}))
+        db = s.connection()
+        open_ids = list(db.execute(_INTENT_IDS, {"m": mailbox}).scalars())
+        intents = list(s.scalars(_INTENTS, {"m": mailbox})) if open_ids else []
+        messages = list(db.execute(_D4_ISSUES, {"m": mailbox}).scalars())
         return sid, intents, messages, _read_state(s, mailbox, now, window_key)
 
 
