@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from celery import Celery, Task
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from crmcal.config import Config, load_config
@@ -101,6 +101,14 @@ def configure(cfg: Config) -> Celery:
     return app
 
 
+@dataclass(frozen=True)
+class _CycleFacts:
+    now: datetime
+    deleted: frozenset[str]
+    invitee_events: frozenset[str]
+    feeds: Any
+
+
 @dataclass
 class _Runtime:
     """What one worker process builds once and shares between its task threads."""
@@ -113,6 +121,7 @@ class _Runtime:
     shared_activities: bool | None = None
     _dir: tuple[int, Directory] | None = None
     _cfg: tuple[int, Config] | None = None
+    _facts: tuple[int, _CycleFacts] | None = None
     _dir_lock: threading.Lock = field(default_factory=threading.Lock)
 
     configured: ClassVar[Config | None] = None
@@ -145,6 +154,27 @@ class _Runtime:
             if self._cfg is None or self._cfg[0] != cycle_id:
                 self._cfg = (cycle_id, self.config())
             return self._cfg[1]
+
+    def cycle_facts(self, cycle_id: int) -> _CycleFacts | None:
+        """What every member of a cycle shares (its clock, deletions, feeds), read once per cycle
+        in each worker; None when the cycle is gone."""
+        with self._dir_lock:
+            if self._facts is not None and self._facts[0] == cycle_id:
+                return self._facts[1]
+        with self.store.session() as s:
+            cycle = s.get(CycleRow, cycle_id)
+            if cycle is None:
+                return None
+            extras = cycle.extras or {}
+            facts = _CycleFacts(
+                now=cycle.now,
+                deleted=frozenset(str(d) for d in cycle.deleted_ids or ()),
+                invitee_events=frozenset(str(e) for e in extras.get("invitee_events", ())),
+                feeds=extras.get("feeds"),
+            )
+        with self._dir_lock:
+            self._facts = (cycle_id, facts)
+        return facts
 
     def directory(self, cycle_id: int, cfg: Config) -> Directory:
         """Built once per cycle in each worker (10,000 users make it worth keeping)."""
@@ -291,15 +321,29 @@ def _mark_in(s: Session, cycle_id: int, mailbox: str, status: str) -> bool:
 
 
 class _MemberClaim:
-    """A cycle member's hold on its user (`crmcal.sync.session.Claim`): the user's lease, taken
-    in the session's first transaction; given back, with the member's end counted down, in its
-    last. A session is then two transactions, lease and bookkeeping included."""
+    """A cycle member's hold on its user (`crmcal.sync.session.Claim`). In the session's first
+    transaction: the member must still be pending (a redelivered task finds it done), the O2
+    back-off must not hold, and the user's lease must be free. In its last: the lease given back
+    and the member's end counted down. A member's session is then two transactions in all."""
 
     def __init__(self, leases: Leases, cycle_id: int, mailbox: str) -> None:
         self.leases, self.cycle_id, self.mailbox = leases, cycle_id, mailbox
         self.status: str | None = None
+        """The member's end, once counted down by `give_back`."""
+        self.done: str | None = None
+        """Set when the member was no longer pending (a redelivery): its recorded status."""
+        self.backing_off = False
 
     def take(self, s: Session) -> bool:
+        found = s.execute(
+            _MEMBER_STATUS, {"c": self.cycle_id, "m": self.mailbox}
+        ).scalar_one_or_none()
+        if found != "pending":
+            self.done = found or "unknown"
+            return False
+        if allowance.backing_off_in(s, datetime.now(UTC)) is not None:
+            self.backing_off = True  # O2
+            return False
         return self.leases.acquire_in(s, user_key(self.mailbox))
 
     def give_back(self, s: Session, result: SessionResult) -> None:
@@ -311,6 +355,11 @@ class _MemberClaim:
             status = "failed"
         self.status = status
         _mark_in(s, self.cycle_id, self.mailbox, status)
+
+
+_MEMBER_STATUS = select(CycleMemberRow.status).where(
+    CycleMemberRow.cycle_id == bindparam("c"), CycleMemberRow.mailbox == bindparam("m")
+)
 
 
 def _maybe_complete(store: StateStore, cycle_id: int) -> str | None:
@@ -356,22 +405,16 @@ def run_member(
     rt: _Runtime, cycle_id: int, mailbox: str, events: list[dict[str, Any]], trigger: str
 ) -> str:
     """One user's session of a cycle; returns the member's final status."""
-    with rt.store.session() as s:
-        member = s.get(CycleMemberRow, (cycle_id, mailbox))
-        cycle = s.get(CycleRow, cycle_id)
-        if member is None or cycle is None or member.status != "pending":
-            return member.status if member is not None else "unknown"  # a redelivery: done
-        when, deleted = cycle.now, frozenset(str(d) for d in cycle.deleted_ids or ())
-        invitee_events = frozenset(str(e) for e in (cycle.extras or {}).get("invitee_events", ()))
-        feed_data = (cycle.extras or {}).get("feeds")
-        backing = allowance.backing_off_in(s, datetime.now(UTC)) is not None
+    facts = rt.cycle_facts(cycle_id)
+    if facts is None:
+        return "unknown"
     cfg = rt.config_for(cycle_id)
     user = cfg.user(mailbox)
     status: str
     if user is None:
         status = "failed"
-    elif backing or user.settings.paused:  # O2, or paused since the cycle started (O1)
-        status = "skipped"
+    elif user.settings.paused:
+        status = "skipped"  # paused since the cycle started (O1)
     else:
         claim = _MemberClaim(rt.leases, cycle_id, mailbox)
         try:
@@ -381,19 +424,20 @@ def run_member(
                 calendar=rt.calendar,
                 crm=rt.crm,
                 store=rt.store,
-                now=when,
+                now=facts.now,
                 zone=zoneinfo_for,
                 trigger=trigger,
                 shared_activities=rt.sa(),
                 crm_events=tuple(event_from_json(e) for e in events),
-                crm_deleted=deleted,
-                invitee_events=invitee_events,
-                feeds=share_from_json(feed_data, mailbox) if feed_data is not None else None,
+                crm_deleted=facts.deleted,
+                invitee_events=facts.invitee_events,
+                feeds=share_from_json(facts.feeds, mailbox) if facts.feeds is not None else None,
                 claim=claim,
             )
         except Held:
-            claim.status = None  # another worker is syncing this user (O1)
-            status = "skipped"
+            if claim.done is not None:
+                return claim.done  # a redelivery: the member already ended
+            status = "skipped"  # O2 back-off, or another worker is syncing this user (O1)
         if claim.status is not None:  # counted down in the session's closing transaction
             rt.observe_usage(datetime.now(UTC))
             return claim.status

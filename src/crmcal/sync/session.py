@@ -99,7 +99,8 @@ class Claim(Protocol):
     two transactions in all (docs/decisions/0035-two-transaction-sessions.md)."""
 
     def take(self, s: Session) -> bool:
-        """False: someone else holds the user; the session does not start."""
+        """False: the session must not start (someone else holds the user, or the caller's own
+        conditions say no); it raises `Held` and records nothing."""
         ...
 
     def give_back(self, s: Session, result: SessionResult) -> None: ...
