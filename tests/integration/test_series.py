@@ -522,3 +522,91 @@ def test_R2_save_action_on_an_occurrence_shares_the_series_with_the_chosen_links
     assert [(x.item_id, x.event_id is not None) for x in rows] == [(mid, True)]
     [r2] = world.sync()
     _quiet(r2)
+
+
+# -- X7 for series (decision 0036) ---------------------------------------------------------------
+
+
+def _confirmed(world: World) -> SessionResult:
+    from crmcal.service.runner import run_sync
+
+    assert world.store is not None
+    [r] = run_sync(world.config(), store=world.store, calendar=world.calendar, crm=world.crm,
+                   now=world.now, users=[ANA], allow_mass_delete=True)  # fmt: skip
+    return r
+
+
+def _series_guard_issues(world: World) -> list[str]:
+    assert world.store is not None
+    return [
+        i.message for i in world.store.open_issues(ANA) if i.reason == "mass_delete_guard_series"
+    ]
+
+
+@pytest.mark.parametrize("fmt", [RecurrenceFormat.CLASSIC, RecurrenceFormat.LIGHTNING])
+def test_X7_series_deleted_in_outlook_counts_its_occurrences_and_waits_for_confirmation(
+    world: World, fmt: RecurrenceFormat
+) -> None:
+    """X7: a whole series deleted in Outlook counts as the Salesforce Events it would take with
+    it; over the guard, nothing goes, an issue explains, later sessions keep holding; confirmed,
+    the series goes."""
+    world.person(ANA)
+    _on(world, fmt)
+    world.org = world.org.model_copy(update={"mass_delete_guard": 5})
+    mid = _series(world, "Daily standup", {"type": "daily"}, count=8)
+    world.sync()
+    before = len(world.events())
+    assert len(_sf_rows(world)) == 8
+    world.sb.graph.delete_event(ANA, mid)
+    [r] = world.sync()
+    assert r.outcome.deleted == 0, r.outcome.log
+    assert len(world.events()) == before
+    [msg] = _series_guard_issues(world)
+    assert "8 Salesforce Events" in msg and "Daily standup" in msg
+    assert "--allow-mass-delete" in msg
+    [r] = world.sync()  # no tombstone this time: the held series stays in play, still held
+    assert r.outcome.deleted == 0 and len(world.events()) == before
+    assert len(_series_guard_issues(world)) == 1
+    r = _confirmed(world)
+    assert world.events() == [], r.outcome.log
+    assert _series_guard_issues(world) == []  # settled: the issue closed
+    [r2] = world.sync()
+    _quiet(r2)
+
+
+def test_X7_a_series_under_the_guard_is_deleted_at_once(world: World) -> None:
+    """X7: a series with fewer occurrences than the guard goes at once (X5), no issue."""
+    world.person(ANA)
+    _on(world)
+    world.org = world.org.model_copy(update={"mass_delete_guard": 10})
+    mid = _series(world, "Short series", {"type": "daily"}, count=4)
+    world.sync()
+    world.sb.graph.delete_event(ANA, mid)
+    world.sync()
+    assert world.events() == []
+    assert _series_guard_issues(world) == []
+
+
+def test_X7_cancelled_occurrences_count_one_each(world: World) -> None:
+    """X7 with R5: occurrences cancelled in Outlook count one Event each; over the guard they
+    are held (the series itself lives on), then confirmed."""
+    world.person(ANA)
+    _on(world)
+    world.org = world.org.model_copy(update={"mass_delete_guard": 2})
+    mid = _series(world, "Weekly review", WEEKLY, count=8)
+    world.sync()
+    occ = _occurrences(world, mid)
+    for o in occ[1:4]:
+        world.sb.graph.delete_event(ANA, o.id)
+    [r] = world.sync()
+    assert r.outcome.deleted == 0, r.outcome.log
+    assert len(_sf_rows(world)) == 8
+    [msg] = _series_guard_issues(world)
+    assert "3 occurrences cancelled" in msg
+    _confirmed(world)
+    assert [e.start for e in _sf_rows(world)] == [o.start for o in _occurrences(world, mid)]
+    assert len(_sf_rows(world)) == 5
+    [r2] = world.sync()
+    _quiet(r2)
+    assert world.store is not None
+    assert _series_guard_issues(world) == []  # settled: the issue closed

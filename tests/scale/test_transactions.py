@@ -92,7 +92,10 @@ def test_o1_celery_member_is_two_transactions_count_down_included(world: World) 
         )
         assert per_user == 2
         c = ca.start_cycle(rt)
-        assert c is not None and ca.cycle_status(rt.store, c) == {"cycle": "complete", "succeeded": 3}
+        assert c is not None and ca.cycle_status(rt.store, c) == {
+            "cycle": "complete",
+            "succeeded": 3,
+        }
 
 
 def test_o1_a_held_user_records_no_session(world: World) -> None:

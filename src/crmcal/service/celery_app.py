@@ -290,30 +290,41 @@ def _mark(store: StateStore, cycle_id: int, mailbox: str, status: str) -> bool:
         return _mark_in(s, cycle_id, mailbox, status)
 
 
+_MEMBER_END = (
+    update(CycleMemberRow)
+    .where(
+        CycleMemberRow.cycle_id == bindparam("c"),
+        CycleMemberRow.mailbox == bindparam("m"),
+        CycleMemberRow.status == "pending",
+    )
+    .values(status=bindparam("st"), finished_at=bindparam("t"))
+)
+_COUNT_DOWN = (
+    update(CycleRow)
+    .where(CycleRow.id == bindparam("c"))
+    .values(pending=CycleRow.pending - 1, unfinished=CycleRow.unfinished + bindparam("bad"))
+)
+
+
+_CYCLE_END = (
+    update(CycleRow)
+    .where(CycleRow.id == bindparam("c"), CycleRow.status == "running", CycleRow.pending <= 0)
+    .values(
+        status=case((CycleRow.unfinished == 0, "complete"), else_="incomplete"),
+        finished_at=bindparam("t"),
+    )
+)
+
+
 def _mark_in(s: Session, cycle_id: int, mailbox: str, status: str) -> bool:
-    """`_mark` within the caller's transaction (the member session's closing one)."""
-    bad = status not in ("succeeded", "partial")
-    res = s.execute(
-        update(CycleMemberRow)
-        .where(
-            CycleMemberRow.cycle_id == cycle_id,
-            CycleMemberRow.mailbox == mailbox,
-            CycleMemberRow.status == "pending",
-        )
-        .values(status=status, finished_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(res, "rowcount", 0):
+    """`_mark` within the caller's transaction (the member session's closing one). Core
+    statements on the session's connection: this runs once per member."""
+    db = s.connection()
+    args = {"c": cycle_id, "m": mailbox, "st": status, "t": datetime.now(UTC)}
+    if not db.execute(_MEMBER_END, args).rowcount:
         return False
-    s.execute(
-        update(CycleRow)
-        .where(CycleRow.id == cycle_id)
-        .values(
-            pending=CycleRow.pending - 1,
-            unfinished=CycleRow.unfinished + (1 if bad else 0),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    bad = 0 if status in ("succeeded", "partial") else 1
+    db.execute(_COUNT_DOWN, {"c": cycle_id, "bad": bad})
     # In the same transaction: the row lock taken by the count-down orders the finishers,
     # so exactly the one that brings it to zero closes the cycle.
     _complete_in(s, cycle_id)
@@ -335,9 +346,11 @@ class _MemberClaim:
         self.backing_off = False
 
     def take(self, s: Session) -> bool:
-        found = s.execute(
-            _MEMBER_STATUS, {"c": self.cycle_id, "m": self.mailbox}
-        ).scalar_one_or_none()
+        found = (
+            s.connection()
+            .execute(_MEMBER_STATUS, {"c": self.cycle_id, "m": self.mailbox})
+            .scalar_one_or_none()
+        )
         if found != "pending":
             self.done = found or "unknown"
             return False
@@ -370,16 +383,8 @@ def _maybe_complete(store: StateStore, cycle_id: int) -> str | None:
 def _complete_in(s: Session, cycle_id: int) -> str | None:
     """When no member is pending: `complete` (cursor moved) if every member ran without a
     systemic failure, else `incomplete`. Only one finisher wins the conditional update."""
-    res = s.execute(
-        update(CycleRow)
-        .where(CycleRow.id == cycle_id, CycleRow.status == "running", CycleRow.pending <= 0)
-        .values(
-            status=case((CycleRow.unfinished == 0, "complete"), else_="incomplete"),
-            finished_at=datetime.now(UTC),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(res, "rowcount", 0):
+    res = s.connection().execute(_CYCLE_END, {"c": cycle_id, "t": datetime.now(UTC)})
+    if not res.rowcount:
         return None
     cycle = s.get(CycleRow, cycle_id)
     if cycle is None:

@@ -939,6 +939,8 @@ class _Planner:
             t = self.i.tracked.get(r.id)
             if t is None:
                 continue
+            if r.id in self.i.series_masters and self.org.recurring_sync:
+                continue  # a shared series: the series engine deletes it, under X7 (0036)
             if t.event_id is None:
                 self.emit(Track(ItemRef(t.mailbox, t.item_id, t.guid), None, None, forget=True))
                 continue

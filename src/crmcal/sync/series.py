@@ -118,6 +118,11 @@ class SeriesCase:
     what_id: str | None = None
     """M2: the Name and Related To chosen with the Save action."""
 
+    @property
+    def held(self) -> bool:
+        """X7: this series' deletions were held by an earlier session."""
+        return self.link is not None and bool(self.link.synced.get(HELD_MARK))
+
 
 @dataclass(frozen=True, slots=True)
 class LinkSeries:
@@ -147,7 +152,21 @@ class UnlinkSeries:
     master_id: str
 
 
-SeriesAction = Action | LinkSeries | UnlinkSeries
+@dataclass(frozen=True, slots=True)
+class HoldSeries:
+    """X7: mark (or unmark) a series whose deletions wait for a confirmation (state only), so
+    that later sessions keep it in play until confirmed or no longer needed."""
+
+    mailbox: str
+    master_id: str
+    held: bool
+
+
+SeriesAction = Action | LinkSeries | UnlinkSeries | HoldSeries
+
+HELD_MARK = "_crmcal_held"
+"""Key in a `series` row's `synced` values: its deletions are held by X7."""
+MASS_DELETE_SERIES_REASON = "mass_delete_guard_series"
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -548,6 +567,67 @@ class SeriesPlanner:
                 # R5: an occurrence cancelled (deleted) in Outlook: its Salesforce occurrence goes.
                 self.emit(DeleteEvent(row.id, _ref(master), row.subject, ("R5", "X4")))
 
+    # -- X7 ---------------------------------------------------------------------------------------
+
+    def guard(
+        self, cases: Mapping[str, SeriesCase], *, deleting: int, deleting_items: int, linked: int
+    ) -> None:
+        """X7 for series: stop before deleting more than `mass_delete_guard` Events, or more than
+        half of what the user has linked, unless confirmed (docs/decisions/0036).
+
+        A whole series deleted in Outlook counts as its Salesforce occurrence Events in the
+        window (at least one); each occurrence cancelled in Outlook (R5) as one. `deleting`: the
+        Events this session's item plan deletes. The half rule counts shared things: a whole
+        series is one, as is an item (`deleting_items` of them deleted, `linked` linked);
+        single cancellations stay out of it, as a series keeps living without them."""
+        deletes = [a for a in self.out if isinstance(a, DeleteEvent)]
+        by_series: dict[str, list[DeleteEvent]] = {}
+        for d in deletes:
+            by_series.setdefault(d.item.item_id, []).append(d)
+        for mid, case in cases.items():  # a held series with nothing left to delete: unmark
+            if case.held and (mid not in by_series or self.ctx.allow_mass_delete):
+                self.emit(HoldSeries(self.ctx.mailbox, mid, held=False))
+        if not deletes or self.ctx.allow_mass_delete:
+            return
+        whole = {mid for mid, ds in by_series.items() if any("X5" in d.rules for d in ds)}
+        weight = 0
+        for mid, ds in by_series.items():
+            if mid in whole:
+                found = cases.get(mid)
+                weight += max(1, len(found.rows) if found is not None else 0)
+            else:
+                weight += len(ds)
+        limit = self.org.mass_delete_guard
+        things = deleting_items + len(whole)
+        if deleting + weight <= limit and not (things >= 2 and 2 * things > linked):
+            return
+        self.out = [
+            a
+            for a in self.out
+            if not (
+                isinstance(a, DeleteEvent | Unlink | UnlinkSeries) and _master_of(a) in by_series
+            )
+        ]
+        for mid in by_series:
+            held = cases.get(mid)
+            if held is None or not held.held:
+                self.emit(HoldSeries(self.ctx.mailbox, mid, held=True))
+        names = "; ".join(
+            sorted({d.subject or d.event_id for ds in by_series.values() for d in ds})[:20]
+        )
+        self.emit(
+            RaiseIssue(
+                self.ctx.mailbox,
+                MASS_DELETE_SERIES_REASON,
+                f"This session would delete {deleting + weight} Salesforce Events, "
+                f"{weight} of them from recurring series ({len(whole)} whole series deleted in "
+                f"Outlook, {len(deletes) - len(whole)} occurrences cancelled; the guard allows "
+                f"{limit}): {names}. Nothing of these series was deleted. If that is intended, "
+                f"run `crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
+                rules=("X7", "I1"),
+            )
+        )
+
     # -- cancelling a series ----------------------------------------------------------------------
 
     def gone_from_outlook(self, case: SeriesCase, link: SeriesLink) -> None:
@@ -575,6 +655,10 @@ class SeriesPlanner:
             Unlink(ref, link.event_id, event_gone=True, deleted_elsewhere=True, remember=remember)
         )
         self.emit(UnlinkSeries(link.mailbox, link.master_id))
+
+
+def _master_of(a: DeleteEvent | Unlink | UnlinkSeries) -> str:
+    return a.master_id if isinstance(a, UnlinkSeries) else a.item.item_id
 
 
 # -- Salesforce to Outlook (X8) ------------------------------------------------------------------
@@ -671,7 +755,7 @@ def plan_downsync(
             if master is None or ctx.user.settings.direction is Direction.OUTLOOK_TO_SALESFORCE:
                 continue
             now = x8_values(head)
-            last = dict(known.synced)
+            last = {k: v for k, v in known.synced.items() if k != HELD_MARK}
             if now == last:
                 continue
             # X2 for a series: fields, times and pattern follow Salesforce.
@@ -747,6 +831,9 @@ def occurrence_window(ctx: Context) -> tuple[datetime, datetime]:
 
 __all__ = [
     "CONVERSION_REASON",
+    "HELD_MARK",
+    "MASS_DELETE_SERIES_REASON",
+    "HoldSeries",
     "LinkSeries",
     "SeriesAction",
     "SeriesCase",

@@ -22,13 +22,16 @@ from crmcal.domain.calendar import ItemType
 from crmcal.rules import categories as cat
 from crmcal.rules.linking import SearchResults
 from crmcal.state import StateStore
-from crmcal.state.models import LinkRow, Origin, ShareMode
+from crmcal.state.models import IssueRow, LinkRow, Origin, ShareMode
 from crmcal.state.models_engine import SeriesRow
 from crmcal.sync.actions import Action, DeleteEvent, DeleteItem, ItemRef, Plan, Unlink
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.plan import UNSYNCED, Context, TrackedItem
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.series import (
+    HELD_MARK,
+    MASS_DELETE_SERIES_REASON,
+    HoldSeries,
     LinkSeries,
     SeriesAction,
     SeriesCase,
@@ -113,9 +116,12 @@ def run_series(
     search: SearchResults,
     session_id: int | None,
     now: datetime,
+    deleting: int = 0,
+    deleting_items: int = 0,
 ) -> Outcome | None:
     """R1-R6, X8, N3, U5 for one mailbox; None when `recurring_sync` is off or nothing is in
-    play."""
+    play. `deleting`, `deleting_items`: the Events and items the session's item plan deleted,
+    which X7's guard counts with the series' deletions."""
     org = ctx.directory.org
     if not org.recurring_sync:
         return None
@@ -144,6 +150,9 @@ def run_series(
     if changes.removed:
         for mid in links:
             wanted.setdefault(mid, None)
+    for lk in links.values():
+        if lk.synced.get(HELD_MARK):  # X7: held deletions stay in play until settled
+            wanted.setdefault(lk.master_id, None)
     sf_deleted = {lk.master_id for lk in links.values() if lk.event_id in crm_deleted}
     changed_ids = {e.id for e in crm_events if e.id}
     for lk in links.values():
@@ -229,8 +238,20 @@ def run_series(
             cases[c.master_id] = replace(
                 instances_of(c), rows=tuple(sf_rows.get(c.link.event_id, ()))
             )
+    gone = [
+        c for c in cases.values()
+        if c.link is not None and not c.sf_deleted and not ctx.allow_mass_delete
+        and (c.master is None or c.master.is_cancelled)
+    ]  # fmt: skip
+    if gone:  # X7 weighs a deleted series by its Salesforce occurrences (one query)
+        sf_gone = _rows(crm, [c.link for c in gone if c.link is not None], ctx)
+        for c in gone:
+            assert c.link is not None
+            cases[c.master_id] = replace(c, rows=tuple(sf_gone.get(c.link.event_id, ())))
     for c in cases.values():
         planner.decide(c)
+    linked = len(links) + sum(1 for t in tracked.values() if t.event_id and t.item_id not in links)
+    planner.guard(cases, deleting=deleting, deleting_items=deleting_items, linked=linked)
     sf_masters = {
         lk.master_id: masters[lk.master_id]
         for lk in links.values()
@@ -299,7 +320,7 @@ def _execute(
     """Deletions first (a replaced series goes before its successor is linked), then the rest;
     then the `series` rows. Returns the links made."""
     org = ctx.directory.org
-    engine = [a for a in actions if not isinstance(a, LinkSeries | UnlinkSeries)]
+    engine = [a for a in actions if not isinstance(a, LinkSeries | UnlinkSeries | HoldSeries)]
     first: list[Action] = [a for a in engine if isinstance(a, DeleteEvent | Unlink | DeleteItem)]
     rest: list[Action] = [a for a in engine if not isinstance(a, DeleteEvent | Unlink | DeleteItem)]
     created: dict[str, str] = {}
@@ -321,7 +342,33 @@ def _execute(
                         SeriesRow.mailbox == a.mailbox, SeriesRow.master_id == a.master_id
                     )
                 )
+            elif isinstance(a, HoldSeries):  # X7
+                held = s.scalars(
+                    select(SeriesRow).where(
+                        SeriesRow.mailbox == a.mailbox, SeriesRow.master_id == a.master_id
+                    )
+                ).first()
+                if held is not None:
+                    marks = {k: v for k, v in (held.synced or {}).items() if k != HELD_MARK}
+                    held.synced = {**marks, HELD_MARK: True} if a.held else marks
         s.flush()
+        if any(isinstance(a, HoldSeries) and not a.held for a in actions):
+            # X7 settled (confirmed, or nothing left to delete): its issue closes once no series
+            # of the mailbox is held any more.
+            marks_left = [
+                r.synced
+                for r in s.scalars(select(SeriesRow).where(SeriesRow.mailbox == ctx.mailbox))
+                if (r.synced or {}).get(HELD_MARK)
+            ]
+            if not marks_left:
+                for issue in s.scalars(
+                    select(IssueRow).where(
+                        IssueRow.mailbox == ctx.mailbox,
+                        IssueRow.reason == MASS_DELETE_SERIES_REASON,
+                        IssueRow.resolved_at.is_(None),
+                    )
+                ):
+                    issue.resolved_at = now
         for a in actions:
             if not isinstance(a, LinkSeries):
                 continue

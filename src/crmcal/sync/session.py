@@ -175,7 +175,7 @@ def _begin(
 ) -> tuple[int, list[IntentRow], list[str], _State]:
     """The session's first transaction: the claim, the session record, the intents an
     interrupted session left open (O5), the open D4 issues, and the state to start from."""
-    with store.session() as s:
+    with store.session(relaxed=True) as s:
         if claim is not None and not claim.take(s):
             raise Held(mailbox)
         sid = store.start_session_in(s, mailbox, trigger)
@@ -384,7 +384,8 @@ def run_user_session(
         series_out = run_series(
             ctx=inputs.ctx, calendar=calendar, crm=crm, store=store, changes=changes,
             tracked=tracked, crm_events=crm_events, crm_deleted=crm_deleted, search=found,
-            session_id=sid, now=now,
+            session_id=sid, now=now, deleting=result.outcome.deleted,
+            deleting_items=result.outcome.deleted,
         )  # fmt: skip
         if series_out is not None:
             merge_outcome(result.outcome, series_out)
@@ -439,7 +440,7 @@ def run_user_session(
         raise
     finally:
         result.seconds = time.monotonic() - t0
-        with store.session() as s:  # one write transaction to close the session
+        with store.session(relaxed=True) as s:  # one write transaction to close the session
             if outcome_ok and new_cursor and new_cursor != st.cursor:  # unchanged: no write
                 store.set_cursor_in(s, GRAPH_DELTA, mailbox, new_cursor, w.key())
             if outcome_ok:

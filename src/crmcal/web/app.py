@@ -46,7 +46,12 @@ from crmcal.web.service import Busy, Invalid, NotFound, WebService
 log = logging.getLogger("crmcal.web")
 
 MAX_WEBHOOK_BYTES = 1_000_000
-WAITING_REASONS = {"waiting_for_organizer", "unresolved_participants", "mass_delete_guard"}
+WAITING_REASONS = {
+    "waiting_for_organizer",
+    "unresolved_participants",
+    "mass_delete_guard",
+    "mass_delete_guard_series",
+}
 
 
 class LoginRequired(Exception):
