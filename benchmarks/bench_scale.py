@@ -219,7 +219,8 @@ class Crmcal:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.store = StateStore(cfg.storage.url())
+        # As `crmcal run` sizes it: a connection per session thread, plus a few.
+        self.store = StateStore(cfg.storage.url(), pool_size=cfg.scheduler.global_concurrency + 4)
         self.store.migrate()
         self.calendar = build_calendar(cfg)
         self.crm = build_crm(cfg)

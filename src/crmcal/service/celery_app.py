@@ -70,8 +70,9 @@ KEEP_CYCLES = 20
 app = Celery("crmcal")
 
 
-def configure(cfg: Config) -> Celery:
-    """Point the Celery app at the configured broker and crmcal's queue and schedule."""
+def configure(cfg: Config, *, threads: int | None = None) -> Celery:
+    """Point the Celery app at the configured broker and crmcal's queue and schedule.
+    `threads`: the worker's task threads (the state store keeps a connection for each)."""
     c = cfg.celery
     app.conf.update(
         broker_url=c.broker_url,
@@ -98,6 +99,7 @@ def configure(cfg: Config) -> Celery:
         },
     )
     _Runtime.configured = cfg
+    _Runtime.threads = threads
     return app
 
 
@@ -126,6 +128,8 @@ class _Runtime:
 
     configured: ClassVar[Config | None] = None
     """The Config given to configure(), read by get()."""
+    threads: ClassVar[int | None] = None
+    """The worker's task threads, as `crmcal worker --concurrency` set them."""
     _instance: ClassVar[_Runtime | None] = None
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -134,7 +138,8 @@ class _Runtime:
         with cls._lock:
             if cls._instance is None:
                 cfg: Config = cls.configured or load_config()
-                store = StateStore(cfg.storage.url())
+                threads = cls.threads or cfg.scheduler.global_concurrency
+                store = StateStore(cfg.storage.url(), pool_size=threads + 4)
                 if not store.is_current():
                     store.migrate()
                 leases = Leases(store, ttl=timedelta(seconds=cfg.scheduler.lease_seconds))

@@ -38,7 +38,8 @@ def run(
 
     cfg = _load(config)
     logging.basicConfig(level=cfg.logging.level.value, format="%(asctime)s %(name)s %(message)s")
-    store = StateStore(cfg.storage.url())
+    # One connection per session thread, plus the heartbeat and the cycle's own reads.
+    store = StateStore(cfg.storage.url(), pool_size=cfg.scheduler.global_concurrency + 4)
     if not store.is_current():
         store.migrate()
     calendar, crm = build_calendar(cfg), build_crm(cfg)
@@ -73,7 +74,7 @@ def worker(
     cfg = _load(config)
     from crmcal.service.celery_app import configure
 
-    app = configure(cfg)
+    app = configure(cfg, threads=concurrency or cfg.scheduler.global_concurrency)
     console.print(f"crmcal worker: broker {cfg.celery.safe_url()}, queue {cfg.celery.queue}")
     app.worker_main(
         [
