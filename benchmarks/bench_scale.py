@@ -375,6 +375,11 @@ class CeleryCrmcal:
         self.store.dispose()
 
 
+def _in_flight(args: argparse.Namespace) -> int:
+    """Sessions in flight at once: threads per process times worker processes."""
+    return int(args.concurrency) * max(int(args.workers), 1)
+
+
 def _table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     print(f"\n{title}\n")
     print("| measure | value | floor | |")
@@ -484,7 +489,7 @@ def no_change(sizes: list[int], args: argparse.Namespace, changes_org: int) -> N
                     _table(
                         f"No-change cycle, {n:,} users, {args.latency_ms:g} ms per call, "
                         f"concurrency {args.concurrency}",
-                        rows_for(m, args.latency_ms, args.concurrency, n, 1, 1, "one per user"),
+                        rows_for(m, args.latency_ms, _in_flight(args), n, 1, 1, "one per user"),
                     )
                 if n == changes_org:
                     org.change(100)
@@ -495,7 +500,7 @@ def no_change(sizes: list[int], args: argparse.Namespace, changes_org: int) -> N
                         rows_for(
                             m,
                             args.latency_ms,
-                            args.concurrency,
+                            _in_flight(args),
                             n,
                             1 + 100,
                             1,
@@ -523,7 +528,7 @@ def first_sync(users: int, items: int, args: argparse.Namespace) -> None:
                 rows_for(
                     m,
                     args.latency_ms,
-                    args.concurrency,
+                    _in_flight(args),
                     graph_floor,
                     sf_floor,
                     6,

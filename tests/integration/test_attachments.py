@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
+
+from crmcal.connectors.errors import BadResponse
 from crmcal.domain.settings import AttachmentLimits
 from crmcal.sandbox.graph.api import ApiRequest, dispatch
 
@@ -134,3 +137,59 @@ def test_t1_off_by_default(world: World) -> None:
     _item_with_files(world)
     world.sync(ANN)
     assert world.events() and _attachments(world) == {}
+
+
+def test_t1_i1_a_file_that_failed_is_tried_again_until_saved(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """T1 with I1: a file whose upload failed (here: Salesforce answered garbage once) raises an
+    issue with Retry; the next session tries the item's files again although the item did not
+    change, saves it, and closes the issue (decision 0054)."""
+    world.org = world.org.model_copy(update={"share_attachments": True})
+    item_id = _item_with_files(world)
+    real = world.crm.create_attachment
+    calls = {"n": 0}
+
+    def flaky(*a: Any, **kw: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise BadResponse("answer is not JSON (HTTP 200)")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(world.crm, "create_attachment", flaky)
+    [r] = world.sync(ANN)
+    assert r.status == "partial"
+    assert len(_attachments(world)) == 1
+    assert world.store is not None
+    [issue] = [i for i in world.store.open_issues(ANN) if i.reason == "attachment_not_saved"]
+    assert issue.item_id == item_id and "retry" in issue.actions
+    assert "could not be saved" in issue.message
+    [r2] = world.sync(ANN)  # the item did not change: it is read again for its files
+    assert r2.status == "succeeded", r2.outcome.log
+    assert set(_attachments(world)) == {"proposal.pdf", "figures.xlsx"}
+    assert [i for i in world.store.open_issues(ANN) if i.reason == "attachment_not_saved"] == []
+    posts = world.crm.calls["sobject:POST"]
+    [r3] = world.sync(ANN)  # settled: nothing more is read or saved
+    assert world.crm.calls["sobject:POST"] == posts
+    assert r3.status == "succeeded"
+
+
+def test_t1_i1_the_retry_ends_when_the_item_is_deleted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """I1: a pending file retry of an item deleted in Outlook is closed, not tried forever."""
+    world.org = world.org.model_copy(update={"share_attachments": True})
+    item_id = _item_with_files(world)
+
+    def broken(*a: Any, **kw: Any) -> str:
+        raise BadResponse("answer is not JSON (HTTP 200)")
+
+    monkeypatch.setattr(world.crm, "create_attachment", broken)
+    world.sync(ANN)
+    assert world.store is not None
+    assert [
+        i.item_id for i in world.store.open_issues(ANN) if i.reason == "attachment_not_saved"
+    ] == [item_id]
+    world.sb.graph.delete_event(ANN, item_id)
+    world.sync(ANN)
+    assert [i for i in world.store.open_issues(ANN) if i.reason == "attachment_not_saved"] == []

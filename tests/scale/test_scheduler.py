@@ -7,6 +7,7 @@ import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from crmcal.service import allowance
@@ -190,3 +191,41 @@ def test_o1_crmcal_run_once_from_the_command_line(world: World) -> None:
     assert res.exit_code == 0, res.output
     assert "1 cycle(s) run" in res.output
     assert len(world.events()) == 2
+
+
+def test_o1_serve_survives_a_failed_cycle(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`crmcal run` is safe to leave running: a cycle that ends in an exception (here the state
+    store is locked) is logged and counted; the next cycle runs and syncs."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from crmcal.service import scheduler as sched_mod
+
+    users = _org(world, 2)
+    sched = _scheduler(world)
+    real = sched_mod.run_cycle
+    calls = {"n": 0}
+
+    def once_locked(*a: object, **kw: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("UPDATE sessions ...", {}, Exception("database is locked"))
+        return real(*a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sched_mod, "run_cycle", once_locked)
+    t = [datetime.now(UTC)]
+    sched.clock = lambda: t[0]
+    sched.cfg = sched.cfg.model_copy(
+        update={"scheduler": sched.cfg.scheduler.model_copy(update={"poll_seconds": 0.01})}
+    )
+    stop = threading.Event()
+
+    def advance(*_a: object) -> None:
+        t[0] += sched.interval
+
+    real_wait = stop.wait
+    monkeypatch.setattr(stop, "wait", lambda s: (advance(), real_wait(0))[1])
+    assert sched.serve(stop, max_cycles=2) == 2
+    assert sched.failed_cycles == 1
+    assert len(world.events()) == len(users)

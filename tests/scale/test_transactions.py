@@ -19,18 +19,7 @@ from crmcal.state.models import SessionRow
 from crmcal.state.models_ops import LeaseRow
 from tests.integration.conftest import World
 from tests.scale.conftest import eager_runtime
-
-
-def _org(world: World, n: int = 3) -> list[str]:
-    acct = world.sb.salesforce.add_account("Fabrikam", website="fabrikam.example")
-    users = []
-    for i in range(n):
-        me = f"u{i}@contoso.example"
-        world.person(me)
-        world.contact(f"c{i}@fabrikam.example", f"C{i}", account=acct)
-        world.meeting(me, f"Call {i}", (f"c{i}@fabrikam.example",), days=1 + i)
-        users.append(me)
-    return users
+from tests.scale.test_scheduler import _org
 
 
 @contextmanager
@@ -58,7 +47,7 @@ def _per_user(store: StateStore, one: Callable[[], object], three: Callable[[], 
 def test_o1_no_change_session_is_two_transactions_lease_included(world: World) -> None:
     """O1 under `crmcal run`: the user's lease is taken in the session's first transaction and
     given back in its last; a session with nothing to do opens no other."""
-    users = _org(world)
+    users = _org(world, 3)
     cfg = world.config()
     world.store = StateStore(cfg.storage.url())
     world.store.migrate()
@@ -81,7 +70,7 @@ def test_o1_no_change_session_is_two_transactions_lease_included(world: World) -
 def test_o1_celery_member_is_two_transactions_count_down_included(world: World) -> None:
     """O1 under Celery: the member check, the O2 back-off check and the lease share the
     session's first transaction; the count-down its last."""
-    users = _org(world)
+    users = _org(world, 3)
     with eager_runtime(world) as rt:
         ca.start_cycle(rt)
         ca.start_cycle(rt)

@@ -93,6 +93,8 @@ class Scheduler:
             store, ttl=timedelta(seconds=cfg.scheduler.lease_seconds), clock=clock
         )
         self.last_cycle_at: datetime | None = None
+        self.failed_cycles = 0
+        """Cycles that ended in an exception (logged; `serve` goes on)."""
 
     @property
     def interval(self) -> timedelta:
@@ -155,7 +157,15 @@ class Scheduler:
         try:
             while not stop.is_set():
                 if self.due():
-                    out = self.run_cycle()
+                    try:
+                        out = self.run_cycle()
+                    except Exception:
+                        # A bug or a database outage ended this cycle (its sessions recorded
+                        # what they could). The loop goes on: the next cycle re-reads from the
+                        # cursors, which did not move (safe to leave running).
+                        log.exception("cycle failed; the next one runs in %s", self.interval)
+                        self.failed_cycles += 1
+                        out = CycleOutcome(None)
                     cycles += 1
                     if out.report is not None:
                         log.info(
@@ -167,7 +177,10 @@ class Scheduler:
                     if max_cycles is not None and cycles >= max_cycles:
                         break
                 else:
-                    self.run_requests()
+                    try:
+                        self.run_requests()
+                    except Exception:
+                        log.exception("force-sync requests failed")
                 stop.wait(self.cfg.scheduler.poll_seconds)
         finally:
             self.leases.stop_heartbeat()

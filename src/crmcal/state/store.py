@@ -48,8 +48,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Durable across a crash of the process (what O5 is about); a power cut may lose the last
     # commit, which the next session re-reads (the Graph delta link advances after the writes).
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+SQLITE_CONNECTIONS = 8
+"""At most this many pooled connections to a SQLite file (one writer at a time anyway)."""
 
 
 def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
@@ -64,6 +68,12 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
         db = parsed.database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
+            if pool:
+                # SQLite lets one writer in at a time and its busy handler is not a queue: with
+                # 32 threads contending, some waited past the busy timeout in a first sync of
+                # 100 items each. A few connections, handed out in turn by the pool, keep the
+                # rest waiting in order instead.
+                pool = {"pool_size": min(pool_size or 1, SQLITE_CONNECTIONS), "max_overflow": 0}
         else:
             pool = {}  # one in-memory database per connection: no pool to size
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)

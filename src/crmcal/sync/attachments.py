@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -23,13 +24,16 @@ from crmcal.connectors.errors import BadResponse, ItemError, TransientError
 from crmcal.domain import Item, OrgSettings
 from crmcal.rules.attachments import choose, skip_item_reason
 from crmcal.state import StateStore
-from crmcal.state.models import LinkRow, ShareMode
+from crmcal.state.models import IssueRow, LinkRow, ShareMode
 from crmcal.state.models_records import UploadedAttachmentRow
 from crmcal.sync.ports import CalendarPort, CrmPort
 
 log = logging.getLogger("crmcal.sync")
 
 DESCRIPTION = "From the Outlook item (crmcal, T1)."
+REASON = "attachment_not_saved"
+"""I1: a file of a shared item could not be saved; the item's files are tried again every
+session until they are (decision 0054)."""
 
 
 @dataclass
@@ -38,6 +42,10 @@ class AttachmentReport:
     skipped: int = 0
     failed: int = 0
     log: list[str] = field(default_factory=list)
+    failed_items: dict[str, str] = field(default_factory=dict)
+    """Item id -> why one of its files could not be listed or saved."""
+    settled: set[str] = field(default_factory=set)
+    """Items whose files were all looked at without a failure (or that have nothing to share)."""
 
 
 def share_attachments(
@@ -49,6 +57,20 @@ def share_attachments(
     items: Iterable[Item],
 ) -> AttachmentReport:
     """T1-T2 for the session's items (see the module docstring)."""
+    given = list(items)
+    out = _share(calendar, crm, store, org, mailbox, given)
+    out.settled = {i.id for i in given} - set(out.failed_items)
+    return out
+
+
+def _share(
+    calendar: CalendarPort,
+    crm: CrmPort,
+    store: StateStore,
+    org: OrgSettings,
+    mailbox: str,
+    items: list[Item],
+) -> AttachmentReport:
     out = AttachmentReport()
     if not org.share_attachments:
         return out
@@ -92,6 +114,7 @@ def share_attachments(
             # the session (auth, limits).
             out.failed += 1
             out.log.append(f"{item_id}: attachments could not be listed: {e}")
+            out.failed_items[item_id] = f"The attachments could not be read: {e}"
             continue
         mine = done.get(event_id, {})
         choices = choose(
@@ -126,6 +149,9 @@ def share_attachments(
             except (ItemError, TransientError, BadResponse) as e:
                 out.failed += 1
                 out.log.append(f"{item_id}: attachment {info.name!r} not saved: {e}")
+                out.failed_items.setdefault(
+                    item_id, f"The attachment {info.name!r} could not be saved to Salesforce: {e}"
+                )
                 continue
             with store.session() as s:
                 s.add(
@@ -150,6 +176,65 @@ def share_attachments(
     return out
 
 
+def pending_retries(store: StateStore, mailbox: str) -> list[str]:
+    """Items whose files failed in an earlier session (open `attachment_not_saved` issues that
+    were not dismissed)."""
+    with store.session() as s:
+        return sorted(
+            {
+                str(i)
+                for i in s.scalars(
+                    select(IssueRow.item_id).where(
+                        IssueRow.mailbox == mailbox,
+                        IssueRow.reason == REASON,
+                        IssueRow.resolved_at.is_(None),
+                        IssueRow.dismissed.is_(False),  # dismissed: the user gave up on it
+                    )
+                )
+                if i
+            }
+        )
+
+
+def settle_issues(
+    store: StateStore,
+    mailbox: str,
+    report: AttachmentReport,
+    items: dict[str, Item],
+    gone: Iterable[str],
+    now: datetime,
+) -> None:
+    """I1 for files: an issue per item whose files failed (tried again every session, and with
+    the dashboard's Retry); closed once its files are saved or the item is gone."""
+    for item_id, message in report.failed_items.items():
+        item = items.get(item_id)
+        store.raise_issue(
+            mailbox=mailbox,
+            reason=REASON,
+            message=message,
+            item_id=item_id,
+            subject=item.subject if item is not None else "",
+            item_start=item.start if item is not None else None,
+            web_link=item.web_link if item is not None else None,
+            actions=["retry", "dismiss"],
+            now=now,
+        )
+    done = sorted(report.settled | set(gone))
+    if not done:
+        return
+    with store.session() as s:
+        for i in range(0, len(done), 500):
+            for row in s.scalars(
+                select(IssueRow).where(
+                    IssueRow.mailbox == mailbox,
+                    IssueRow.reason == REASON,
+                    IssueRow.item_id.in_(done[i : i + 500]),
+                    IssueRow.resolved_at.is_(None),
+                )
+            ):
+                row.resolved_at = now
+
+
 def _existing(crm: CrmPort, event_ids: list[str]) -> dict[str, dict[tuple[str, int], str]]:
     """Attachments already on the Events, by (Name, BodyLength): one query (O5 adoption)."""
     found: dict[str, dict[tuple[str, int], str]] = {}
@@ -158,4 +243,10 @@ def _existing(crm: CrmPort, event_ids: list[str]) -> dict[str, dict[tuple[str, i
     return found
 
 
-__all__ = ["AttachmentReport", "share_attachments"]
+__all__ = [
+    "REASON",
+    "AttachmentReport",
+    "pending_retries",
+    "settle_issues",
+    "share_attachments",
+]

@@ -37,7 +37,8 @@ from crmcal.state.models import (
     ShareMode,
     UserHealthRow,
 )
-from crmcal.sync.attachments import share_attachments
+from crmcal.sync.attachments import pending_retries, share_attachments
+from crmcal.sync.attachments import settle_issues as settle_attachment_issues
 from crmcal.sync.autocreate import auto_create
 from crmcal.sync.codec import item_from_json
 from crmcal.sync.duplicates import REASON as DUPLICATE_REASON
@@ -390,9 +391,17 @@ def run_user_session(
         if series_out is not None:
             merge_outcome(result.outcome, series_out)
         # T1-T2: files of the items now linked go to their Events (skips named in the log).
-        files = share_attachments(
-            calendar, crm, store, org, mailbox, in_play(changes.items, tracked)
-        )
+        file_items = {i.id: i for i in in_play(changes.items, tracked)}
+        retry_gone: list[str] = []
+        if org.share_attachments:  # files that failed before are tried again (decision 0054)
+            again = [i for i in pending_retries(store, mailbox) if i not in file_items]
+            if again:
+                got, unreadable = calendar.fetch_items(mailbox, again)
+                file_items.update({i.id: i for i in got})
+                erred = {e.item_id for e in unreadable}  # still there: tried again next time
+                retry_gone = [i for i in again if i not in file_items and i not in erred]
+        files = share_attachments(calendar, crm, store, org, mailbox, file_items.values())
+        settle_attachment_issues(store, mailbox, files, file_items, retry_gone, now)
         result.outcome.log += files.log
         result.outcome.failed += files.failed  # the session is partial, not succeeded
         if feeds is not None:  # G1, G4 (a caller that read no feeds leaves feed items alone)
