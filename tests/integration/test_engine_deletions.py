@@ -121,6 +121,8 @@ def test_X7_mass_delete_guard_then_confirmed(world: World) -> None:
                    users=[ANA], allow_mass_delete=True)  # fmt: skip
     assert r.outcome.deleted == 3
     assert [e.subject for e in world.events()] == ["Bulk 3"]
+    # Confirmed and carried out: the guard's issue closes (nothing of the user is held now).
+    assert [i for i in world.store.open_issues(ANA) if i.reason == "mass_delete_guard"] == []  # type: ignore[union-attr]
 
 
 def test_X5_Y3_unreadable_item_is_not_taken_for_deleted(world: World) -> None:

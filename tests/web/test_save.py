@@ -242,3 +242,38 @@ def test_o1_m2_save_on_a_paused_users_linked_item_waits_for_resume(dash: Dash) -
         alice.post(f"/api/v1/users/{ALICE}/pause", json={"paused": False})
     w.sync(ALICE)
     assert w.events()[0].who_id == r["obrien"]
+
+
+def test_x7_i1_confirm_delete_carries_out_the_held_deletions(dash: Dash) -> None:
+    """X7 from the dashboard: the guard's issue offers Confirm delete; confirming runs the
+    session that carries the held deletions out and closes the issue. Other issues can't be
+    confirmed."""
+    _records(dash)
+    w = dash.world
+    recs = [w.meeting(ALICE, f"Bulk {i}", (EXT,), days=1 + i) for i in range(4)]
+    for rec in recs:
+        w.set_categories(ALICE, rec.id, (cat.SALESFORCE,))
+    w.sync(ALICE)
+    assert len(w.events()) == 4
+    for rec in recs[:3]:  # more than half of Alice's linked Events: the guard holds them
+        w.sb.graph.delete_event(ALICE, rec.id)
+    w.sync(ALICE)
+    assert len(w.events()) == 4
+    with dash.api(ALICE) as alice:
+        [issue] = alice.get("/api/v1/issues").json()
+        assert issue["reason"] == "mass_delete_guard"
+        assert issue["actions"] == ["confirm_delete", "dismiss"]
+        res = alice.post(
+            f"/api/v1/issues/{issue['id']}/actions", json={"action": "confirm_delete"}
+        ).json()
+        assert res["resolved"] is True, res
+        assert res["detail"]["deleted"] == 3
+        assert alice.get("/api/v1/issues").json() == []
+    assert [e.subject for e in w.events()] == ["Bulk 3"]
+    other = w.meeting(ALICE, "Stranger", ("who@unknown-co.example",))
+    w.set_categories(ALICE, other.id, (cat.SALESFORCE,))
+    w.sync(ALICE)
+    with dash.api(ALICE) as alice:
+        [issue] = alice.get("/api/v1/issues").json()
+        bad = alice.post(f"/api/v1/issues/{issue['id']}/actions", json={"action": "confirm_delete"})
+        assert bad.status_code == 422, bad.text

@@ -23,9 +23,10 @@ from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
 from crmcal.state import StateStore
-from crmcal.state.models import SessionStatus, UserHealthRow
+from crmcal.state.models import IssueRow, LinkRow, SessionStatus, UserHealthRow
 from crmcal.sync.feeds import read_feeds
 from crmcal.sync.invitations import read_invitee_changes
+from crmcal.sync.plan import HELD, MASS_DELETE_REASON
 from crmcal.sync.ports import CalendarPort
 from crmcal.sync.session import Held, SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
@@ -257,6 +258,10 @@ def run_cycle(
             cfg, store=store, crm=crm, directory=directory, now=when, zone=zoneinfo_for,
             trigger=trigger,
         )  # fmt: skip
+    if allow_mass_delete:  # X7 confirmed: the item guard's issue closes where nothing is held
+        settle_guard_issues(
+            store, [r.mailbox for r in report.results if r.status != "failed"], when
+        )
     # The org cursor moves only when every session took its share of the changes; known Events
     # are skipped on a re-read, so reading again is harmless.
     if (
@@ -270,6 +275,28 @@ def run_cycle(
         if invitees is not None:
             invitees.commit(store)
     return report
+
+
+def settle_guard_issues(store: StateStore, mailboxes: Sequence[str], now: datetime) -> None:
+    """X7: after a confirmed session, close the item guard's issue of each mailbox whose links
+    hold no deletion any more (the series guard closes its own, decision 0036)."""
+    if not mailboxes:
+        return
+    with store.session() as s:
+        for mailbox in mailboxes:
+            held = s.scalars(
+                select(LinkRow.item_id).where(LinkRow.mailbox == mailbox, LinkRow.status == HELD)
+            ).first()
+            if held is not None:
+                continue
+            for issue in s.scalars(
+                select(IssueRow).where(
+                    IssueRow.mailbox == mailbox,
+                    IssueRow.reason == MASS_DELETE_REASON,
+                    IssueRow.resolved_at.is_(None),
+                )
+            ):
+                issue.resolved_at = now
 
 
 def _org_read_failed(

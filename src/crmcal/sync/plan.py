@@ -1030,7 +1030,9 @@ class _Planner:
                 MASS_DELETE_REASON,
                 f"This session would delete {len(deletes)} Salesforce Events (of {mine} linked; "
                 f"the guard allows {limit}): {names}{more}. Nothing was deleted. If that is "
-                f"intended, run `crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
+                f"intended, confirm it here or run "
+                f"`crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
+                actions=("confirm delete", "dismiss"),
                 rules=("X7", "I1"),
             )
         )

@@ -623,7 +623,9 @@ class SeriesPlanner:
                 f"{weight} of them from recurring series ({len(whole)} whole series deleted in "
                 f"Outlook, {len(deletes) - len(whole)} occurrences cancelled; the guard allows "
                 f"{limit}): {names}. Nothing of these series was deleted. If that is intended, "
-                f"run `crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
+                f"confirm it here or run "
+                f"`crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
+                actions=("confirm delete", "dismiss"),
                 rules=("X7", "I1"),
             )
         )

@@ -398,6 +398,11 @@ def create_app(
         elif a is models.IssueAction.CREATE_RECORD:
             created = svc.create_record(row)
             detail = {"created": [str(getattr(c, "record_id", c)) for c in created]}
+        elif a is models.IssueAction.CONFIRM_DELETE:
+            r = svc.confirm_deletions(row)
+            if r is None:
+                raise Invalid("sync is paused or off for this user")
+            detail = {"session_id": r.session_id, "deleted": r.outcome.deleted}
         else:
             r = svc.retry(row)
             if r is None:

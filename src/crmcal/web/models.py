@@ -67,6 +67,8 @@ class IssueAction(StrEnum):
     RETRY = "retry"
     SHARE_ANYWAY = "share_anyway"
     CREATE_RECORD = "create_record"
+    CONFIRM_DELETE = "confirm_delete"
+    """X7: carry out the deletions the mass-delete guard held (the CLI's --allow-mass-delete)."""
     DISMISS = "dismiss"
 
 

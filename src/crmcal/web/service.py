@@ -52,7 +52,8 @@ from crmcal.state.models import (
 )
 from crmcal.sync.codec import item_to_json
 from crmcal.sync.execute import Executor
-from crmcal.sync.plan import Context, Inputs, in_play, lookups, plan
+from crmcal.sync.plan import MASS_DELETE_REASON, Context, Inputs, in_play, lookups, plan
+from crmcal.sync.series import MASS_DELETE_SERIES_REASON
 from crmcal.sync.session import SessionResult, _state_for, _tracked, search
 from crmcal.timezones import zoneinfo_for
 from crmcal.web.overrides import effective_config
@@ -88,6 +89,10 @@ class SaveOutcome:
     who_id: str | None
     what_id: str | None
     message: str
+
+
+GUARD_REASONS = frozenset({MASS_DELETE_REASON, MASS_DELETE_SERIES_REASON})
+"""X7's issues (the item guard's and the series guard's)."""
 
 
 class WebService:
@@ -157,8 +162,11 @@ class WebService:
 
     # -- sessions (O1) ------------------------------------------------------------------------
 
-    def force_sync(self, mailbox: str, trigger: str = "force") -> SessionResult | None:
-        """One session for the user, now; None when the user is paused or disabled."""
+    def force_sync(
+        self, mailbox: str, trigger: str = "force", *, allow_mass_delete: bool = False
+    ) -> SessionResult | None:
+        """One session for the user, now; None when the user is paused or disabled.
+        `allow_mass_delete`: X7 confirmed (the guard's held deletions are carried out)."""
         cfg = self.cfg
         u = self.user(mailbox)
         if u.settings.paused or not u.enabled:
@@ -172,6 +180,7 @@ class WebService:
                 crm=self.crm,
                 users=[u.mailbox],
                 trigger=trigger,
+                allow_mass_delete=allow_mass_delete,
             )
             if results:  # I2: API calls spent (this process's clients; the lock keeps it exact)
                 self._record_calls(results[0].session_id, before)
@@ -474,6 +483,13 @@ class WebService:
                         except NotFound:
                             pass
         return self.force_sync(issue.mailbox, trigger="retry")
+
+    def confirm_deletions(self, issue: IssueRow) -> SessionResult | None:
+        """X7 from the dashboard: a session with the guard's held deletions carried out, as
+        `crmcal sync --allow-mass-delete` would run it. Only for the guard's own issues."""
+        if issue.reason not in GUARD_REASONS:
+            raise Invalid("only a mass-delete guard issue can be confirmed")
+        return self.force_sync(issue.mailbox, trigger="confirm", allow_mass_delete=True)
 
     def unresolved_addresses(self, mailbox: str, item: Item) -> list[tuple[str, str]]:
         """M4: the item's external, non-blocklisted participants without a Contact or Lead."""
