@@ -23,7 +23,7 @@ from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
 from crmcal.state import StateStore
-from crmcal.state.models import IssueRow, LinkRow, SessionStatus, UserHealthRow
+from crmcal.state.models import LinkRow, SessionStatus, UserHealthRow
 from crmcal.sync.feeds import read_feeds
 from crmcal.sync.invitations import read_invitee_changes
 from crmcal.sync.plan import HELD, MASS_DELETE_REASON
@@ -287,16 +287,8 @@ def settle_guard_issues(store: StateStore, mailboxes: Sequence[str], now: dateti
             held = s.scalars(
                 select(LinkRow.item_id).where(LinkRow.mailbox == mailbox, LinkRow.status == HELD)
             ).first()
-            if held is not None:
-                continue
-            for issue in s.scalars(
-                select(IssueRow).where(
-                    IssueRow.mailbox == mailbox,
-                    IssueRow.reason == MASS_DELETE_REASON,
-                    IssueRow.resolved_at.is_(None),
-                )
-            ):
-                issue.resolved_at = now
+            if held is None:
+                store.resolve_reason_in(s, mailbox, MASS_DELETE_REASON, now)
 
 
 def _org_read_failed(

@@ -357,6 +357,18 @@ class StateStore:
                 r.resolved_at = utcnow()
             return len(rows)
 
+    @staticmethod
+    def resolve_reason_in(s: Session, mailbox: str, reason: str, now: datetime) -> None:
+        """Close the mailbox's open issues of one reason (the mailbox-wide ones: D4, X7)."""
+        for row in s.scalars(
+            select(IssueRow).where(
+                IssueRow.mailbox == mailbox,
+                IssueRow.reason == reason,
+                IssueRow.resolved_at.is_(None),
+            )
+        ):
+            row.resolved_at = now
+
     def resolve_issues_many(self, mailbox: str, item_ids: list[str]) -> int:
         """Close every open issue of these items of one mailbox (one UPDATE per 500 items)."""
         from sqlalchemy import update

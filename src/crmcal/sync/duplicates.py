@@ -169,11 +169,4 @@ def settle_issue(
         )
         return
     with store.session() as s:
-        for row in s.scalars(
-            select(IssueRow).where(
-                IssueRow.mailbox == mailbox,
-                IssueRow.reason == REASON,
-                IssueRow.resolved_at.is_(None),
-            )
-        ):
-            row.resolved_at = now
+        store.resolve_reason_in(s, mailbox, REASON, now)

@@ -22,7 +22,7 @@ from crmcal.domain.calendar import ItemType
 from crmcal.rules import categories as cat
 from crmcal.rules.linking import SearchResults
 from crmcal.state import StateStore
-from crmcal.state.models import IssueRow, LinkRow, Origin, ShareMode
+from crmcal.state.models import LinkRow, Origin, ShareMode
 from crmcal.state.models_engine import SeriesRow
 from crmcal.sync.actions import Action, DeleteEvent, DeleteItem, ItemRef, Plan, Unlink
 from crmcal.sync.execute import Executor, Outcome
@@ -361,14 +361,7 @@ def _execute(
                 if (r.synced or {}).get(HELD_MARK)
             ]
             if not marks_left:
-                for issue in s.scalars(
-                    select(IssueRow).where(
-                        IssueRow.mailbox == ctx.mailbox,
-                        IssueRow.reason == MASS_DELETE_SERIES_REASON,
-                        IssueRow.resolved_at.is_(None),
-                    )
-                ):
-                    issue.resolved_at = now
+                store.resolve_reason_in(s, ctx.mailbox, MASS_DELETE_SERIES_REASON, now)
         for a in actions:
             if not isinstance(a, LinkSeries):
                 continue
