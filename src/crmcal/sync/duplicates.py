@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from crmcal.domain import CrmEvent
 from crmcal.state import StateStore
@@ -86,17 +86,18 @@ def other_tool_duplicates(
 _NAMED = re.compile(r"([0-9A-Za-z, ]+) \(copies of ([0-9A-Za-z]{15,18})\)")
 
 
+OPEN_ISSUE_MESSAGES = select(IssueRow.message).where(
+    IssueRow.mailbox == bindparam("m"),
+    IssueRow.reason == REASON,
+    IssueRow.resolved_at.is_(None),
+)
+"""The open D4 issues' messages of a mailbox (`{"m": mailbox}`); a session reads them in its
+first transaction."""
+
+
 def _open_issue_messages(store: StateStore, mailbox: str) -> list[str]:
     with store.session() as s:
-        return list(
-            s.scalars(
-                select(IssueRow.message).where(
-                    IssueRow.mailbox == mailbox,
-                    IssueRow.reason == REASON,
-                    IssueRow.resolved_at.is_(None),
-                )
-            )
-        )
+        return list(s.connection().execute(OPEN_ISSUE_MESSAGES, {"m": mailbox}).scalars())
 
 
 def still_copied(crm: EventReader, messages: Iterable[str]) -> dict[str, tuple[str, ...]]:

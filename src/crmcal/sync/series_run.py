@@ -77,13 +77,13 @@ def _link(row: SeriesRow) -> SeriesLink:
     )
 
 
-_MASTERS = select(SeriesRow.master_id).where(SeriesRow.mailbox == bindparam("m"))
+_SERIES = select(SeriesRow).where(SeriesRow.mailbox == bindparam("m"))
 
 
-def series_masters_in(s: Session, mailbox: str) -> frozenset[str]:
-    """Master ids of the mailbox's shared series (so the item planner leaves them to us), within
-    the session's read transaction."""
-    return frozenset(s.connection().execute(_MASTERS, {"m": mailbox}).scalars())
+def series_links_in(s: Session, mailbox: str) -> dict[str, SeriesLink]:
+    """The mailbox's shared series by master id, within the session's first transaction: their
+    master ids keep the item planner off them, and `run_series` starts from them."""
+    return {r.master_id: _link(r) for r in s.scalars(_SERIES, {"m": mailbox})}
 
 
 def _lightning_key(key: str | None) -> tuple[str, datetime] | None:
@@ -118,17 +118,19 @@ def run_series(
     now: datetime,
     deleting: int = 0,
     deleting_items: int = 0,
+    links: Mapping[str, SeriesLink] | None = None,
 ) -> Outcome | None:
     """R1-R6, X8, N3, U5 for one mailbox; None when `recurring_sync` is off or nothing is in
     play. `deleting`, `deleting_items`: the Events and items the session's item plan deleted,
-    which X7's guard counts with the series' deletions."""
+    which X7's guard counts with the series' deletions. `links`: the mailbox's series as the
+    session read them at its start (read here when not given)."""
     org = ctx.directory.org
     if not org.recurring_sync:
         return None
     mailbox = ctx.mailbox
-    with store.session() as s:
-        rows = list(s.scalars(select(SeriesRow).where(SeriesRow.mailbox == mailbox)))
-    links = {r.master_id: _link(r) for r in rows}
+    if links is None:  # the session read them in its first transaction
+        with store.session() as s:
+            links = series_links_in(s, mailbox)
     by_event = {lk.event_id: lk for lk in links.values()}
     by_key: dict[str, SeriesLink] = {lk.sf_key: lk for lk in links.values() if lk.sf_key}
 
@@ -231,23 +233,22 @@ def run_series(
         if c.link is not None and c.link.origin is Origin.OUTLOOK and not c.sf_deleted
         and c.master is not None and c.master.type is ItemType.SERIES_MASTER
     ]  # fmt: skip
-    if live:
-        sf_rows = _rows(crm, [c.link for c in live if c.link is not None], ctx)
-        for c in live:
-            assert c.link is not None
-            cases[c.master_id] = replace(
-                instances_of(c), rows=tuple(sf_rows.get(c.link.event_id, ()))
-            )
+    # X7 weighs a series deleted in Outlook by its Salesforce occurrences.
     gone = [
         c for c in cases.values()
         if c.link is not None and not c.sf_deleted and not ctx.allow_mass_delete
         and (c.master is None or c.master.is_cancelled)
     ]  # fmt: skip
-    if gone:  # X7 weighs a deleted series by its Salesforce occurrences (one query)
-        sf_gone = _rows(crm, [c.link for c in gone if c.link is not None], ctx)
+    if live or gone:  # one read of the Salesforce occurrences for both
+        sf_rows = _rows(crm, [c.link for c in (*live, *gone) if c.link is not None], ctx)
+        for c in live:
+            assert c.link is not None
+            cases[c.master_id] = replace(
+                instances_of(c), rows=tuple(sf_rows.get(c.link.event_id, ()))
+            )
         for c in gone:
             assert c.link is not None
-            cases[c.master_id] = replace(c, rows=tuple(sf_gone.get(c.link.event_id, ())))
+            cases[c.master_id] = replace(c, rows=tuple(sf_rows.get(c.link.event_id, ())))
     for c in cases.values():
         planner.decide(c)
     linked = len(links) + sum(1 for t in tracked.values() if t.event_id and t.item_id not in links)
@@ -407,4 +408,4 @@ def _execute(
     return made
 
 
-__all__ = ["merge_outcome", "run_series", "series_masters_in"]
+__all__ = ["merge_outcome", "run_series", "series_links_in"]

@@ -30,7 +30,6 @@ from crmcal.state.models import (
     EventRow,
     IntentRow,
     IntentStatus,
-    IssueRow,
     LinkRow,
     Origin,
     SessionStatus,
@@ -41,8 +40,7 @@ from crmcal.sync.attachments import pending_retries, share_attachments
 from crmcal.sync.attachments import settle_issues as settle_attachment_issues
 from crmcal.sync.autocreate import auto_create
 from crmcal.sync.codec import item_from_json
-from crmcal.sync.duplicates import REASON as DUPLICATE_REASON
-from crmcal.sync.duplicates import check_copies, describe
+from crmcal.sync.duplicates import OPEN_ISSUE_MESSAGES, check_copies, describe
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items_in
 from crmcal.sync.plan import (
@@ -60,7 +58,8 @@ from crmcal.sync.plan import (
 )
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.reconcile import reconcile
-from crmcal.sync.series_run import merge_outcome, run_series, series_masters_in
+from crmcal.sync.series import SeriesLink
+from crmcal.sync.series_run import merge_outcome, run_series, series_links_in
 
 log = logging.getLogger("crmcal.sync")
 
@@ -116,7 +115,8 @@ class _State:
     tracked: dict[str, TrackedItem]
     item_dates: dict[str, tuple[datetime | None, datetime | None]]
     stored_feeds: dict[tuple[str, str], Stored]
-    masters: frozenset[str]
+    series: dict[str, SeriesLink]
+    """The mailbox's shared series by master id (issue 7)."""
     known: dict[str, KnownEvent]
     """The Events the mailbox's links point to (what `_state_for` would read for them)."""
 
@@ -137,11 +137,6 @@ _INTENTS = (
 _INTENT_IDS = select(IntentRow.id).where(
     IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m")
 )
-_D4_ISSUES = select(IssueRow.message).where(
-    IssueRow.mailbox == bindparam("m"),
-    IssueRow.reason == DUPLICATE_REASON,
-    IssueRow.resolved_at.is_(None),
-)
 
 
 def _read_state(s: Session, mailbox: str, now: datetime, window_key: str) -> _State:
@@ -161,7 +156,7 @@ def _read_state(s: Session, mailbox: str, now: datetime, window_key: str) -> _St
         tracked={r.item_id: _tracked(r) for r in rows},
         item_dates={r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id},
         stored_feeds=stored_feed_items_in(s, mailbox),  # G1, G4
-        masters=series_masters_in(s, mailbox),  # issue 7
+        series=series_links_in(s, mailbox),  # issue 7
         known=known,
     )
 
@@ -183,7 +178,7 @@ def _begin(
         db = s.connection()
         open_ids = list(db.execute(_INTENT_IDS, {"m": mailbox}).scalars())
         intents = list(s.scalars(_INTENTS, {"m": mailbox})) if open_ids else []
-        messages = list(db.execute(_D4_ISSUES, {"m": mailbox}).scalars())
+        messages = list(db.execute(OPEN_ISSUE_MESSAGES, {"m": mailbox}).scalars())
         return sid, intents, messages, _read_state(s, mailbox, now, window_key)
 
 
@@ -294,7 +289,7 @@ def run_user_session(
             result.stopped = True  # the org's cursors still move on (review finding)
             return result
         enabled_at, cursor, tracked = st.enabled_at, st.cursor, st.tracked
-        item_dates, stored_feeds, masters = st.item_dates, st.stored_feeds, st.masters
+        item_dates, stored_feeds = st.item_dates, st.stored_feeds
         changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
         result.read = len(changes.items)
         # G1, G4: one-way feed items are the feeds' business, not the planner's.
@@ -373,7 +368,7 @@ def run_user_session(
             events=events,
             search=found,
             existing=existing,
-            series_masters=masters,
+            series_masters=frozenset(st.series),
         )
         if org.invitation_mode and invitee_events:
             inputs = _with_invitees(crm, inputs, invitee_events, directory)
@@ -386,7 +381,7 @@ def run_user_session(
             ctx=inputs.ctx, calendar=calendar, crm=crm, store=store, changes=changes,
             tracked=tracked, crm_events=crm_events, crm_deleted=crm_deleted, search=found,
             session_id=sid, now=now, deleting=result.outcome.deleted,
-            deleting_items=result.outcome.deleted,
+            deleting_items=result.outcome.deleted, links=st.series,
         )  # fmt: skip
         if series_out is not None:
             merge_outcome(result.outcome, series_out)
