@@ -1,4 +1,4 @@
-"""`crmcal run`, `crmcal worker`, `crmcal beat` (registered on the main Typer app by cli.py)."""
+"""`crmcal run`, `crmcal worker`, `crmcal beat` (registered on the main Typer app by crmcal.cli)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from crmcal.cli import ConfigOption, _load, console
+from crmcal.cli._shared import ConfigOption, _load, console
 
 
 def register(app: typer.Typer) -> None:

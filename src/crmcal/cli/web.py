@@ -1,4 +1,4 @@
-"""`crmcal serve` and `crmcal users ...` (registered in cli.py)."""
+"""`crmcal serve` and `crmcal users ...` (registered by crmcal.cli)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from crmcal.cli._shared import _load
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,8 +25,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
 
     def load(config: Path | None) -> object:
-        from crmcal.cli import _load
-
         return _load(config)
 
     @app.command()
