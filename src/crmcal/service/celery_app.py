@@ -38,6 +38,7 @@ from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.service import allowance
 from crmcal.service.codec import event_from_json, event_to_json
+from crmcal.service.groups import run_configured_groups
 from crmcal.service.leases import CYCLE_KEY, Leases, user_key
 from crmcal.service.runner import (
     SALESFORCE_MODSTAMP,
@@ -54,7 +55,6 @@ from crmcal.state import StateStore
 from crmcal.state.models import CursorRow
 from crmcal.state.models_ops import CycleMemberRow, CycleRow
 from crmcal.sync.feeds import commit_cursors_in, read_feeds, share_from_json
-from crmcal.sync.groups import run_configured_groups
 from crmcal.sync.invitations import RELATIONS_CURSOR, read_invitee_changes
 from crmcal.sync.session import Held, SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
@@ -149,7 +149,7 @@ class _Runtime:
 
     def config(self) -> Config:
         """The configuration with the dashboard's overrides and pause switches applied."""
-        from crmcal.web.overrides import effective_config
+        from crmcal.service.overrides import effective_config
 
         return effective_config(self.cfg, self.store)
 

@@ -178,7 +178,7 @@ def run_cycle(
     """One cycle: the org-level Salesforce read, then a session per user, `concurrency` at a time
     (each user's Graph calls stay within the connector's per-mailbox limit, O3). With `leases`,
     a user another worker is syncing is skipped (O1: one session per user at a time)."""
-    from crmcal.web.overrides import effective_config
+    from crmcal.service.overrides import effective_config
 
     cfg = effective_config(cfg, store)  # settings changed in the dashboard (issue 8)
     when = now or datetime.now(UTC)
@@ -252,7 +252,7 @@ def run_cycle(
         if error is not None:
             raise error
     if users is None and cfg.org.group_calendars:  # G2: Microsoft 365 group calendars
-        from crmcal.sync.groups import run_configured_groups
+        from crmcal.service.groups import run_configured_groups
 
         run_configured_groups(
             cfg, store=store, crm=crm, directory=directory, now=when, zone=zoneinfo_for,

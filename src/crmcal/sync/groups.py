@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from sqlalchemy import delete, select
 
 from crmcal.connectors.errors import AuthError, ConnectorError
@@ -38,7 +37,6 @@ from crmcal.sync.ports import CrmPort
 
 if TYPE_CHECKING:
     from crmcal.config import Config
-    from crmcal.connectors.graph.client import GraphClient
 
 log = logging.getLogger("crmcal.sync")
 
@@ -394,65 +392,6 @@ def run_group_calendars(
     ]
 
 
-def delegated_calendar(cfg: Config) -> GraphClient | None:
-    """G2: a Graph client acting with the configured delegated refresh token (None without)."""
-    from crmcal.connectors.graph.auth import DelegatedRefreshToken
-    from crmcal.connectors.graph.client import GraphClient
-
-    g = cfg.graph
-    token, secret = g.delegated_token(), g.secret()
-    if token is None or not g.configured:
-        return None
-    http = httpx.Client(timeout=30.0)
-    provider = DelegatedRefreshToken(
-        tenant_id=g.tenant_id,
-        client_id=g.client_id,
-        client_secret=secret.get_secret_value() if secret else "",
-        refresh_token=token.get_secret_value(),
-        authority_url=g.authority_url,
-        http=http,
-    )
-    return GraphClient(
-        tenant_id=g.tenant_id,
-        client_id=g.client_id,
-        client_secret="",
-        authority_url=g.authority_url,
-        graph_url=g.graph_url,
-        http=http,
-        token_provider=provider,
-    )
-
-
-def run_configured_groups(
-    cfg: Config,
-    *,
-    store: StateStore,
-    crm: CrmPort,
-    directory: Directory,
-    now: datetime,
-    zone: Callable[[str], tzinfo | None] = lambda _n: None,
-    trigger: str = "schedule",
-) -> list[GroupResult]:
-    """The runner's G2 step: every configured group calendar, with a delegated client."""
-    if not cfg.org.group_calendars:
-        return []
-    client = delegated_calendar(cfg)
-    try:
-        return run_group_calendars(
-            cfg.org.group_calendars,
-            calendar=client,
-            crm=crm,
-            store=store,
-            directory=directory,
-            now=now,
-            zone=zone,
-            trigger=trigger,
-        )
-    finally:
-        if client is not None:
-            client.close()
-
-
 def doctor_check(cfg: Config) -> tuple[str, str, str] | None:
     """`crmcal doctor`, G2: (area, `ok`/`fail`, detail), or None when no group is configured.
     Offline: it says whether the delegated permission group calendars need is configured."""
@@ -476,11 +415,9 @@ __all__ = [
     "GroupCalendar",
     "GroupPlan",
     "GroupResult",
-    "delegated_calendar",
     "doctor_check",
     "plan_group",
     "refusal",
-    "run_configured_groups",
     "run_group_calendars",
     "run_group_session",
 ]

@@ -1,10 +1,9 @@
 """Settings changed in the dashboard: stored as overrides, applied over the configuration file.
 
 The configuration file (and the environment) stay the base; the dashboard stores only the keys an
-admin (org settings) or a user (their own settings) changed, in `web_setting_overrides`. The
-runner calls `effective_config` before every cycle, so a change takes effect at the next session
-without a restart. `paused` is not a form field: it is the O1 pause switch kept in
-`user_health.paused`, and it is applied here too.
+admin (org settings) or a user (their own settings) changed (`crmcal.state.overrides`), and
+`crmcal.service.overrides.effective_config` applies them before every cycle. `paused` is not a
+form field: it is the O1 pause switch kept in `user_health.paused`.
 
 `form_fields` and `parse_form` turn every field of `OrgSettings` / `UserSettings` into an HTML
 form field and back, validated by the same pydantic models as the configuration file.
@@ -13,7 +12,6 @@ form field and back, validated by the same pydantic models as the configuration 
 from __future__ import annotations
 
 import json
-import logging
 import types
 import typing
 from dataclasses import dataclass
@@ -21,70 +19,27 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 
-from crmcal.config import Config
-from crmcal.domain.settings import Blocklist, OrgSettings, UserSettings
-from crmcal.state import StateStore
-from crmcal.state.models import UserHealthRow
-from crmcal.state.models_web import ORG_SCOPE, SettingOverrideRow
+from crmcal.domain.settings import Blocklist, UserSettings
+from crmcal.service.overrides import effective_config
+from crmcal.state.overrides import (
+    USER_EXCLUDED,
+    load_overrides,
+    paused_mailboxes,
+    store_overrides,
+)
 
-log = logging.getLogger("crmcal.web")
-
-USER_EXCLUDED = frozenset({"paused"})
-
-
-def load_overrides(store: StateStore) -> dict[str, dict[str, Any]]:
-    with store.session() as s:
-        return {r.scope: dict(r.values or {}) for r in s.scalars(select(SettingOverrideRow))}
-
-
-def paused_mailboxes(store: StateStore) -> set[str]:
-    with store.session() as s:
-        return set(s.scalars(select(UserHealthRow.mailbox).where(UserHealthRow.paused.is_(True))))
-
-
-def _merge(model: type[BaseModel], base: BaseModel, over: dict[str, Any], scope: str) -> Any:
-    if not over:
-        return base
-    try:
-        return model.model_validate({**base.model_dump(mode="json"), **over})
-    except ValidationError as exc:  # the file changed under a stored override: the file wins
-        log.warning("stored %s settings no longer valid, ignored: %s", scope, exc.error_count())
-        return base
-
-
-def effective_config(cfg: Config, store: StateStore) -> Config:
-    """The configuration with the dashboard's overrides and pause switches applied."""
-    overrides = load_overrides(store)
-    paused = paused_mailboxes(store)
-    if not overrides and not paused:
-        return cfg
-    org = _merge(OrgSettings, cfg.org, overrides.get(ORG_SCOPE, {}), ORG_SCOPE)
-    users = []
-    for u in cfg.users:
-        st: UserSettings = _merge(UserSettings, u.settings, overrides.get(u.mailbox, {}), u.mailbox)
-        if u.mailbox in paused and not st.paused:
-            st = st.model_copy(update={"paused": True})
-        users.append(u.model_copy(update={"settings": st}))
-    return cfg.model_copy(update={"org": org, "users": tuple(users)})
-
-
-def store_overrides(
-    store: StateStore, scope: str, base: BaseModel, wanted: BaseModel, by: str
-) -> dict[str, Any]:
-    """Keep the keys where `wanted` differs from the file's `base`; returns them."""
-    b, w = base.model_dump(mode="json"), wanted.model_dump(mode="json")
-    diff = {k: v for k, v in w.items() if b.get(k) != v and k not in USER_EXCLUDED}
-    with store.session() as s:
-        row = s.get(SettingOverrideRow, scope)
-        if row is None:
-            row = SettingOverrideRow(scope=scope, values=diff, updated_by=by)
-            s.add(row)
-        else:
-            row.values = diff
-            row.updated_by = by
-    return diff
+__all__ = [
+    "USER_EXCLUDED",
+    "FormField",
+    "Kind",
+    "effective_config",
+    "form_fields",
+    "load_overrides",
+    "parse_form",
+    "paused_mailboxes",
+    "store_overrides",
+]
 
 
 # -- forms ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from crmcal.rules import categories as cat
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
+from crmcal.service.overrides import effective_config
 from crmcal.service.runner import build_calendar, build_crm, run_sync, shared_activities
 from crmcal.state import StateStore
 from crmcal.state.models import (
@@ -56,7 +57,6 @@ from crmcal.sync.plan import MASS_DELETE_REASON, Context, Inputs, in_play, looku
 from crmcal.sync.series import MASS_DELETE_SERIES_REASON
 from crmcal.sync.session import SessionResult, _state_for, _tracked, search
 from crmcal.timezones import zoneinfo_for
-from crmcal.web.overrides import effective_config
 
 log = logging.getLogger("crmcal.web")
 
