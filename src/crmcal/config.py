@@ -245,7 +245,14 @@ class LogLevel(StrEnum):
 
 class LoggingConfig(_Section):
     level: LogLevel = Field(default=LogLevel.INFO, description="Log level.")
-    json_format: bool = Field(default=False, alias="json", description="One JSON object per line.")
+    json_format: bool = Field(
+        default=False,
+        alias="json",
+        description=(
+            "One JSON object per log line (`time`, `level`, `logger`, `message`, `exception`) "
+            "for `run`, `worker`, `beat`, `serve` and `sync`; no secret is written (Y1)."
+        ),
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

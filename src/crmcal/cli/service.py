@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -13,6 +12,7 @@ from typing import Annotated
 import typer
 
 from crmcal.cli._shared import ConfigOption, _load, console
+from crmcal.logs import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,7 @@ def run(
     from crmcal.state import StateStore
 
     cfg = _load(config)
-    logging.basicConfig(level=cfg.logging.level.value, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(cfg)  # text lines as before, or JSON with logging.json (secrets redacted)
     # One connection per session thread, plus the heartbeat and the cycle's own reads.
     store = StateStore(cfg.storage.url(), pool_size=cfg.scheduler.global_concurrency + 4)
     if not store.is_current():
@@ -75,6 +75,8 @@ def worker(
     from crmcal.service.celery_app import configure
 
     app = configure(cfg, threads=concurrency or cfg.scheduler.global_concurrency)
+    if cfg.logging.json_format:  # before Celery's own set-up, which then leaves the root alone
+        configure_logging(cfg)
     console.print(f"crmcal worker: broker {cfg.celery.safe_url()}, queue {cfg.celery.queue}")
     app.worker_main(
         [
@@ -97,6 +99,8 @@ def beat(config: ConfigOption = None) -> None:
     from crmcal.service.celery_app import configure
 
     app = configure(cfg)
+    if cfg.logging.json_format:
+        configure_logging(cfg)
     schedule = cfg.storage.data_dir / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
     console.print(

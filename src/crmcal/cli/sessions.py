@@ -67,6 +67,10 @@ def sync(
     from crmcal.service.runner import build_calendar, build_crm, run_sync
 
     cfg = _load(config)
+    if cfg.logging.json_format:  # logging.json: the session's log lines as JSON, on stderr
+        from crmcal.logs import configure_logging
+
+        configure_logging(cfg)
     store = StateStore(cfg.storage.url())
     if not store.is_current():
         store.migrate()

@@ -46,6 +46,12 @@ def register(app: typer.Typer) -> None:
         public = cfg.server.public_url or f"http://{h}:{p}"
         app_ = create_app(cfg, public_url=public)
         console.print(f"crmcal dashboard on http://{h}:{p} (public URL {public})")
+        if cfg.logging.json_format:  # uvicorn's loggers then reach the root's JSON handler
+            from crmcal.logs import configure_logging
+
+            configure_logging(cfg)
+            uvicorn.run(app_, host=h, port=p, log_config=None, access_log=False)
+            return
         uvicorn.run(app_, host=h, port=p, log_level="info", access_log=False)
 
     @users_app.command("add")
