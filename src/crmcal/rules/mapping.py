@@ -101,6 +101,25 @@ def description(item: Item, org: OrgSettings) -> str:
     return cut(body, DESCRIPTION_MAX, TRUNCATION_MARKER)
 
 
+BODY_KEY = "_body"
+"""U2 with Safe Description off: in an Event's synced values (the U4 base), the digest of the
+Description the item's body made when last synced. Not a Salesforce field and not in
+`SYNCED_FIELDS`: `merge` never sees it, and nothing writes a body back to Outlook (P7)."""
+
+
+def body_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def body_edit(last: Mapping[str, object], item: Item, org: OrgSettings) -> tuple[str, str] | None:
+    """U2 with Safe Description off: `(Description, digest)` when the item's body (or, for a
+    meeting, its U6 header) differs from the one last synced, else None. A base without a digest
+    (a link made while Safe Description was on) counts as changed: Outlook is U4's reference."""
+    text = description(item, org)
+    digest = body_digest(text)
+    return None if last.get(BODY_KEY) == digest else (text, digest)
+
+
 def show_as(s: ShowAs) -> EventShowAs:
     """U3: free to Free, oof to OutOfOffice, others to Busy."""
     if s is ShowAs.FREE:

@@ -34,7 +34,15 @@ from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
 from crmcal.rules.linking import Linking, SearchResults, link, record_ids_in_text, search_addresses
 from crmcal.rules.linking import search_domains as _search_domains
-from crmcal.rules.mapping import changed, event_from_item, merge, synced_values
+from crmcal.rules.mapping import (
+    BODY_KEY,
+    body_digest,
+    body_edit,
+    changed,
+    event_from_item,
+    merge,
+    synced_values,
+)
 from crmcal.rules.participants import (
     Directory,
     Participants,
@@ -455,9 +463,13 @@ class _Planner:
             # X4: a cancelled meeting's Event goes (the organizer's, or this sharer's own).
             self.unshare(t, item.subject, ("X4",))
             return
-        if unchanged(item, t) and (
-            t is None
-            or (t.event_id not in self.crm_changed and t.event_id not in self.i.crm_invitees)
+        if (
+            unchanged(item, t)
+            and (
+                t is None
+                or (t.event_id not in self.crm_changed and t.event_id not in self.i.crm_invitees)
+            )
+            and not self.body_moved(item, t)
         ):
             # X6 only: nothing that Salesforce cares about changed, on either side.
             self.set_status(item, shared=True, status=cat.TRACKED)
@@ -470,6 +482,18 @@ class _Planner:
             self.linked(item, t, p)
             return
         self.unlinked(item, t, p)
+
+    @property
+    def safe_description(self) -> bool:
+        """U2: Safe Description for this user (the org's setting unless the user overrides it)."""
+        return self.us.effective_safe_description(self.org)
+
+    def body_moved(self, item: Item, t: TrackedItem | None) -> bool:
+        """U2 off: the body changed since last synced (the content hash leaves the body out)."""
+        if self.safe_description or t is None or t.event_id is None or self.mirror_mode:
+            return False
+        ev = self.i.events.get(t.event_id)
+        return ev is not None and body_edit(ev.synced, item, self.org) is not None
 
     @property
     def mirror_mode(self) -> bool:
@@ -597,6 +621,13 @@ class _Planner:
             to_sf = changed(ev.synced, now_values)
             base = dict(now_values)
         fields: dict[str, object] = dict(to_sf)
+        if not self.safe_description:
+            # U2 off: a body edit in Outlook reaches Description (one way: P7 and U2 keep
+            # Description edits out of Outlook; decision 0101).
+            if (edit := body_edit(ev.synced, item, self.org)) is not None:
+                fields["Description"], base[BODY_KEY] = edit
+            else:
+                base[BODY_KEY] = ev.synced[BODY_KEY]
         became_private = bool(to_sf.get("IsPrivate")) and item.is_private
         if became_private:
             # M6: a private Event cannot be linked to records: clear Who and What with it.
@@ -825,6 +856,9 @@ class _Planner:
             defaults=self.org.event_defaults,
         )
         synced = synced_values(ev)
+        base = (
+            synced if self.safe_description else {**synced, BODY_KEY: body_digest(ev.description)}
+        )
         invitees = self.invitees(item, sc)
         # D2: an Event of the same owner, subject and start that nothing else is linked to.
         known = set(self.i.events) | self.claimed
@@ -845,7 +879,7 @@ class _Planner:
                         source=item,
                     )
                 )
-                self.emit(UpdateEvent(eid, synced, synced, item=ref, rules=("D2", "U1")))
+                self.emit(UpdateEvent(eid, synced, base, item=ref, rules=("D2", "U1")))
                 if not item.is_private and (who or what or invitees):
                     self.emit(
                         SyncRelations(
@@ -871,7 +905,7 @@ class _Planner:
                 ref,
                 ev,
                 mode,
-                synced,
+                base,
                 who_relations=() if item.is_private else whos,
                 invitees=invitees,
                 rules=(*rules, "P1" if sc is Scenario.YOU_ORGANIZE else "P3", "U3"),
