@@ -462,6 +462,14 @@ class _Planner:
         if t is not None and t.event_id is not None and item.is_cancelled:
             # X4: a cancelled meeting's Event goes (the organizer's, or this sharer's own).
             self.unshare(t, item.subject, ("X4",))
+            ev = self.i.events.get(t.event_id)
+            if ev is None or t.share_mode is ShareMode.ATTENDEE or ev.owner_id != self.ctx.owner_id:
+                self.cancelled(item, t)  # no deletion of ours the X7 guard could hold
+            return
+        if item.is_cancelled:
+            # X4: a cancelled meeting is never shared and waits for no one (an attendee's copy
+            # whose organizer's session already deleted the Event, whatever the session order).
+            self.cancelled(item, t)
             return
         if (
             unchanged(item, t)
@@ -1070,6 +1078,18 @@ class _Planner:
                 rules=("X7", "I1"),
             )
         )
+
+    def cancelled(self, item: Item, t: TrackedItem | None) -> None:
+        """X4 + C4: a cancelled item keeps none of crmcal's categories and no open issue; its
+        tracking (a waiting copy's, say) is forgotten. Nothing is written when there is nothing
+        to take back."""
+        new = cat.strip(item.categories)
+        if new != item.categories:
+            self.emit(SetCategories(_ref(item), new, None, rules=("X4", "C4")))
+        if t is not None:
+            self.emit(ResolveIssues(item.mailbox, item.id))
+            if t.event_id is None:
+                self.emit(Track(_ref(item), None, None, forget=True))
 
     def forget(self, item: Item, t: TrackedItem | None, skip: Skip | None) -> None:
         """Not shared and not waiting: take back any status crmcal had given it, forget it."""
