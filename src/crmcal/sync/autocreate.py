@@ -36,12 +36,14 @@ from crmcal.sync.actions import (
     ResolveIssues,
     Seen,
 )
-from crmcal.sync.plan import UNRESOLVED_REASON, Inputs, in_play, plan
+from crmcal.sync.plan import NO_RECORD_REASON, UNRESOLVED_REASON, Inputs, in_play, plan
 from crmcal.sync.ports import CrmPort, Scalar
 
 log = logging.getLogger("crmcal.sync")
 
 _UNLINKED_NOTE = f"not auto-shared: {Skip.UNLINKED.value}"
+NEEDS_RECORD = frozenset({UNRESOLVED_REASON, NO_RECORD_REASON})
+"""The issues whose item waits for a record: M4 (marked) and the A6 notice (not marked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,7 +466,7 @@ def _remember_unresolved(store: StateStore, p: Plan, inputs: Inputs) -> None:
     held: dict[str, list[tuple[str, str]]] = {}
     cleared: set[str] = set()
     for a in p.actions:
-        if isinstance(a, RaiseIssue) and a.reason == UNRESOLVED_REASON and a.item is not None:
+        if isinstance(a, RaiseIssue) and a.reason in NEEDS_RECORD and a.item is not None:
             searchable = participants(a.item, ctx.directory, ctx.user.settings).searchable
             held[a.item.id] = [(e.key, e.name) for e in searchable]
         elif isinstance(a, ResolveIssues):

@@ -86,6 +86,9 @@ UNSYNCED = "crmcal: unsynced by the user (M5)"
 """The status of an item the user unshared: auto-share leaves it alone until marked again."""
 """The status of a link whose Event the mass-delete guard kept."""
 UNRESOLVED_REASON = "unresolved_participants"
+NO_RECORD_REASON = "no_record_for_participants"
+"""A6 + M4: a low-severity notice: auto-share passed a meeting by because none of its external
+participants has a record; names the addresses and offers Create record. No Outlook category."""
 NOT_SYNCED_REASON = "not_synced"
 DIRECTION_REASON_TEXT = "this user syncs Salesforce to Outlook only (G3)"
 
@@ -793,6 +796,11 @@ class _Planner:
         skip = autoshare_skip(item, p, self.us, self.org, linked=lk.linked, historical=hist)
         wanted = manual or skip is None
         if not wanted:
+            if skip is Skip.UNLINKED and (
+                blocking := unresolved_blocks_share(item, p, set(lk.resolved), self.org)
+            ):
+                self.no_record_notice(item, t, blocking, mode)
+                return
             self.forget(item, t, skip)
             return
         if bad is not None:
@@ -815,6 +823,7 @@ class _Planner:
             status = cat.unresolved(blocking)
             self.set_status(item, shared=manual, status=status)
             self.emit(Track(ref, item, status.category, mode))
+            self.emit(ResolveIssues(item.mailbox, item.id, keep=UNRESOLVED_REASON))
             self.emit(
                 RaiseIssue(
                     item.mailbox,
@@ -985,6 +994,7 @@ class _Planner:
                 continue  # a shared series: the series engine deletes it, under X7 (0036)
             if t.event_id is None:
                 self.emit(Track(ItemRef(t.mailbox, t.item_id, t.guid), None, None, forget=True))
+                self.emit(ResolveIssues(t.mailbox, t.item_id))  # nothing left to wait for
                 continue
             if r.id in self.i.gone and self.mirror_mode:
                 # G3 `salesforce_to_outlook`: deleting the Outlook copy leaves the Event alone.
@@ -1091,14 +1101,43 @@ class _Planner:
             if t.event_id is None:
                 self.emit(Track(_ref(item), None, None, forget=True))
 
+    def no_record_notice(
+        self, item: Item, t: TrackedItem | None, blocking: tuple[str, ...], mode: ShareMode
+    ) -> None:
+        """A6 + M4, issue 18's silent skip: auto-share passed the meeting by because none of its
+        external participants has a record. A low-severity issue names the addresses and offers
+        Create record; the item gets no Outlook category (the user did not mark it) and stays
+        tracked with a snapshot, so the next session looks again (P6) and the notice closes
+        once the meeting shares or stops being a candidate."""
+        ref = _ref(item)
+        if t is not None and t.status is not None:  # a status crmcal gave it before goes
+            new = cat.apply(item.categories, shared=False, status=None)
+            if new != item.categories:
+                self.emit(SetCategories(ref, new, None))
+        self.emit(ResolveIssues(item.mailbox, item.id, keep=NO_RECORD_REASON))
+        self.emit(Track(ref, item, None, mode))
+        self.emit(
+            RaiseIssue(
+                item.mailbox,
+                NO_RECORD_REASON,
+                "Not auto-shared: no Salesforce Contact or Lead for "
+                + ", ".join(blocking)
+                + ". Create a record to share it, or share it yourself.",
+                item=item,
+                actions=("create record", "dismiss"),
+                rules=("A6", "M4", "I1"),
+            )
+        )
+        self.emit(Note(ref, f"not auto-shared: {Skip.UNLINKED.value}"))
+
     def forget(self, item: Item, t: TrackedItem | None, skip: Skip | None) -> None:
         """Not shared and not waiting: take back any status crmcal had given it, forget it."""
         if t is not None and t.status is not None:
             new = cat.apply(item.categories, shared=False, status=None)
             if new != item.categories:
                 self.emit(SetCategories(_ref(item), new, None))
-            self.emit(ResolveIssues(item.mailbox, item.id))
         if t is not None:
+            self.emit(ResolveIssues(item.mailbox, item.id))
             self.emit(Track(_ref(item), None, None, forget=True))
         if skip is not None:
             self.emit(Note(_ref(item), f"not auto-shared: {skip.value}"))
@@ -1189,7 +1228,10 @@ def plan(inputs: Inputs) -> Plan:
     p = _Planner(inputs)
     p.removed()
     p.window_exits()
+    gone = {r.id for r in inputs.removed} - {i.id for i in inputs.items}
     for item in in_play(inputs.items, inputs.tracked):
+        if item.id in gone:
+            continue  # X5/W3: removed this session; its tracked snapshot is not planned again
         if series_item(item, inputs):
             continue  # R1-R6, U5: series are planned by `sync.series` (issue 7)
         p.decide(item)

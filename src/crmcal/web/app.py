@@ -805,8 +805,15 @@ def _fmt(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+NOTICE_REASONS = {"no_record_for_participants"}
+"""Low-severity issues: nothing failed or waits; the user may act (issue 18's silent skip)."""
+
+
 def status_class(reason: str) -> str:
-    """Issue colours match the Outlook categories (C1-C3): waiting yellow, errors red."""
+    """Issue colours match the Outlook categories (C1-C3): waiting yellow, errors red; notices
+    gray (they have no Outlook category)."""
+    if reason in NOTICE_REASONS:
+        return "notice"
     return "waiting" if reason in WAITING_REASONS else "error"
 
 
