@@ -39,8 +39,10 @@ def test_Y1_sync_command_log_lines_follow_logging_json(
     write_config_toml(world.config(), cfg_file)
     with cfg_file.open("a", encoding="utf-8") as f:
         f.write(f'\n[logging]\nlevel = "DEBUG"\njson = {str(json_lines).lower()}\n')
+    before = list(logging.getLogger().handlers)
     result = CliRunner().invoke(app, ["sync", "--config", str(cfg_file)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
+    assert logging.getLogger().handlers == before  # the command's handler went with it
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     if not json_lines:  # the key off: `crmcal sync` configures no log handler, as before
         assert not any(line.startswith("{") for line in lines), lines

@@ -46,3 +46,29 @@ def _load(config: Path | None) -> Config:
     except ConfigError as exc:
         err_console.print(f"[bold red]{exc}[/]", highlight=False)
         raise typer.Exit(2) from None
+
+
+def setup_logging(cfg: Config) -> None:
+    """`crmcal.logs` for this command (text, or JSON with `logging.json`; secrets masked, Y1).
+
+    Taken off again when the command ends, so an in-process caller (a test's CliRunner, say)
+    keeps its own logging and no handler outlives the stream it writes to."""
+    import importlib
+    import importlib.util
+    import logging
+
+    from crmcal.logs import configure_logging
+
+    root = logging.getLogger()
+    level = root.level
+    handler = configure_logging(cfg)
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+    # Typer >= 0.17 runs on its own copy of click: ask that one for the command's context.
+    mod = "typer._click.globals" if importlib.util.find_spec("typer._click") else "click.globals"
+    ctx = importlib.import_module(mod).get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(undo)

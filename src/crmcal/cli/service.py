@@ -11,8 +11,7 @@ from typing import Annotated
 
 import typer
 
-from crmcal.cli._shared import ConfigOption, _load, console
-from crmcal.logs import configure_logging
+from crmcal.cli._shared import ConfigOption, _load, console, setup_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +36,7 @@ def run(
     from crmcal.state import StateStore
 
     cfg = _load(config)
-    configure_logging(cfg)  # text lines as before, or JSON with logging.json (secrets redacted)
+    setup_logging(cfg)  # text lines as before, or JSON with logging.json (secrets redacted)
     # One connection per session thread, plus the heartbeat and the cycle's own reads.
     store = StateStore(cfg.storage.url(), pool_size=cfg.scheduler.global_concurrency + 4)
     if not store.is_current():
@@ -76,7 +75,7 @@ def worker(
 
     app = configure(cfg, threads=concurrency or cfg.scheduler.global_concurrency)
     if cfg.logging.json_format:  # before Celery's own set-up, which then leaves the root alone
-        configure_logging(cfg)
+        setup_logging(cfg)
     console.print(f"crmcal worker: broker {cfg.celery.safe_url()}, queue {cfg.celery.queue}")
     app.worker_main(
         [
@@ -100,7 +99,7 @@ def beat(config: ConfigOption = None) -> None:
 
     app = configure(cfg)
     if cfg.logging.json_format:
-        configure_logging(cfg)
+        setup_logging(cfg)
     schedule = cfg.storage.data_dir / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
     console.print(

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crmcal.cli._shared import ConfigOption, _load, app, console, err_console
+from crmcal.cli._shared import ConfigOption, _load, app, console, err_console, setup_logging
 from crmcal.domain import OrgSettings, UserConfig
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult
@@ -68,9 +68,7 @@ def sync(
 
     cfg = _load(config)
     if cfg.logging.json_format:  # logging.json: the session's log lines as JSON, on stderr
-        from crmcal.logs import configure_logging
-
-        configure_logging(cfg)
+        setup_logging(cfg)
     store = StateStore(cfg.storage.url())
     if not store.is_current():
         store.migrate()

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crmcal.cli._shared import _load
+from crmcal.cli._shared import _load, setup_logging
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,9 +47,7 @@ def register(app: typer.Typer) -> None:
         app_ = create_app(cfg, public_url=public)
         console.print(f"crmcal dashboard on http://{h}:{p} (public URL {public})")
         if cfg.logging.json_format:  # uvicorn's loggers then reach the root's JSON handler
-            from crmcal.logs import configure_logging
-
-            configure_logging(cfg)
+            setup_logging(cfg)
             uvicorn.run(app_, host=h, port=p, log_config=None, access_log=False)
             return
         uvicorn.run(app_, host=h, port=p, log_level="info", access_log=False)
