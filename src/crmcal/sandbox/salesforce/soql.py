@@ -464,6 +464,30 @@ class FieldResolver(Protocol):
     def getter(self, sobject: str, path: Path) -> Callable[[Record], Value]: ...
 
 
+_ID_CHECK = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def id15_of(value: str) -> str | None:
+    """The case-sensitive 15-character form of an id literal, or None if it is malformed.
+
+    An 18-character id is case-insensitive: its last three characters encode which of the first
+    15 are upper case, so ``001xx...aaa`` and ``001XX...AAA`` name the same record and the suffix
+    restores the case. A suffix character outside ``A-Z0-5`` is not an id at all.
+    """
+    if len(value) not in (15, 18) or not value.isascii() or not value.isalnum():
+        return None
+    if len(value) == 15:
+        return value
+    body = ""
+    for chunk in range(3):
+        bits = _ID_CHECK.find(value[15 + chunk].upper())
+        if bits < 0:
+            return None
+        for i, c in enumerate(value[chunk * 5 : chunk * 5 + 5]):
+            body += c.upper() if bits & (1 << i) else c.lower()
+    return body
+
+
 _TEXT = {"id", "string", "textarea", "combobox", "picklist", "email", "url", "phone", "reference"}
 _NUM = {"int", "double", "currency"}
 
@@ -494,7 +518,14 @@ def _norm(f: FieldDef, lit: Literal_) -> Value | DateRange:
                     f"Invalid string literal. Illegal character sequence in '{lit.value}'",
                 )
             if f.type in ("id", "reference"):
-                return lit.value[:15]
+                # A malformed id literal fails the whole query, not just the term (restforce
+                # #557: "invalid ID field" comes back as INVALID_QUERY_FILTER_OPERATOR).
+                short = id15_of(lit.value)
+                if short is None:
+                    raise SoqlError(
+                        "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}"
+                    )
+                return short
             return lit.value.casefold()
         raise _type_error(f, lit)
     if f.type == "boolean":
