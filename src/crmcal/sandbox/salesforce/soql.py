@@ -468,24 +468,15 @@ _ID_CHECK = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
 def id15_of(value: str) -> str | None:
-    """The case-sensitive 15-character form of an id literal, or None if it is malformed.
-
-    An 18-character id is case-insensitive: its last three characters encode which of the first
-    15 are upper case, so ``001xx...aaa`` and ``001XX...AAA`` name the same record and the suffix
-    restores the case. A suffix character outside ``A-Z0-5`` is not an id at all.
-    """
+    """The 15-character key of an id literal, or None if it is malformed: 15 letters and
+    digits, or 18 whose last three are from the checksum alphabet ``A-Z0-5``. Matching stays
+    case-sensitive on the first 15 (a lower-cased 18-character id finds nothing in SOQL:
+    salesforce.stackexchange.com/questions/50163), the stricter reading."""
     if len(value) not in (15, 18) or not value.isascii() or not value.isalnum():
         return None
-    if len(value) == 15:
-        return value
-    body = ""
-    for chunk in range(3):
-        bits = _ID_CHECK.find(value[15 + chunk].upper())
-        if bits < 0:
-            return None
-        for i, c in enumerate(value[chunk * 5 : chunk * 5 + 5]):
-            body += c.upper() if bits & (1 << i) else c.lower()
-    return body
+    if len(value) == 18 and any(_ID_CHECK.find(c.upper()) < 0 for c in value[15:]):
+        return None
+    return value[:15]
 
 
 _TEXT = {"id", "string", "textarea", "combobox", "picklist", "email", "url", "phone", "reference"}

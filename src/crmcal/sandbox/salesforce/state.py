@@ -2007,10 +2007,16 @@ class SalesforceOrg:
                         self._indexes[key].setdefault(v.casefold(), set()).add(rid)
 
     def add_custom_object(
-        self, name: str, fields: Mapping[str, str], *, key_prefix: str = "a00"
+        self,
+        name: str,
+        fields: Mapping[str, str],
+        *,
+        key_prefix: str = "a00",
+        activities: bool = False,
     ) -> None:
         """A custom object (`Site_Visit__c`) with Name, OwnerId, the system fields and the given
-        custom fields (name -> type: string, date, datetime, boolean, double, textarea)."""
+        custom fields (name -> type: string, date, datetime, boolean, double, textarea). With
+        ``activities`` ("Allow Activities") its records can be an Event's WhatId."""
         with self.lock:
             if not name.endswith("__c"):
                 raise _bad("INVALID_TYPE", "custom object names end with __c", [name])
@@ -2030,6 +2036,9 @@ class SalesforceOrg:
             self.objects[name] = o
             self._obj_lower[name.lower()] = o
             self.tables[name] = {}
+            what = self.objects["Event"].fields["WhatId"]
+            if activities and name not in what.reference_to:
+                what.reference_to = (*what.reference_to, name)
 
     # ------------------------------------------------------------------------- seeding
     def add_user(
