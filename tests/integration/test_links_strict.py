@@ -7,8 +7,6 @@ Event with relations, more than 50 Contacts), so each test fails if crmcal sends
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from crmcal.domain import EventRelation
@@ -24,12 +22,12 @@ LEE = "lee@prospect.example"
 
 
 @pytest.fixture
-def svc(world: World) -> Iterator[WebService]:
+def svc(world: World) -> WebService:
     world.person(ANA, autoshare_meetings=False)
     cfg = world.config()
     world.store = StateStore(cfg.storage.url())
     world.store.migrate()
-    yield WebService(cfg, world.store, calendar=world.calendar, crm=world.crm)
+    return WebService(cfg, world.store, calendar=world.calendar, crm=world.crm)
 
 
 def _people(world: World, event_id: str) -> list[str]:

@@ -11,8 +11,13 @@ from crmcal.connectors.salesforce.versions import version_report
 def version_check(cfg: Config) -> tuple[str, str, str] | None:
     """(area, `ok`/`warn`/`fail`, detail), or None when Salesforce is not configured. Reads the
     org's `/services/data/` list (one token request, no API call counted)."""
-    if not cfg.salesforce.configured:
+    sf = cfg.salesforce
+    if not sf.configured:
         return None
+    if (sf.username and sf.key()) if sf.auth == "jwt" else sf.secret():
+        pass
+    else:
+        return None  # the Salesforce check already says what is missing
     from crmcal.service.runner import build_crm
 
     area = "Salesforce API version"
