@@ -52,6 +52,7 @@ def release_label(version: str) -> str:
     season = ("Winter", "Spring", "Summer")[n % 3]
     return f"{season} '{11 + n // 3:02d}"
 
+
 Json = Any
 """Parsed JSON inside the emulator (request bodies are untrusted and checked where used)."""
 
