@@ -165,3 +165,17 @@ def test_E8_unserved_version_is_404(sfc: Salesforce, version: str) -> None:
     )
     assert r.status_code == 404
     assert r.json()[0]["errorCode"] == "NOT_FOUND"
+
+
+def test_E8_composite_subrequest_of_an_unserved_version_is_404(sfc: Salesforce) -> None:
+    """Composite: each subrequest names its version; one the org doesn't serve is a 404 in
+    that subrequest's answer (the composite call itself is 200)."""
+    body = {
+        "compositeRequest": [
+            {"method": "GET", "url": "/services/data/v20.0/limits", "referenceId": "old"},
+            {"method": "GET", "url": f"/services/data/v{VERSION}/limits", "referenceId": "now"},
+        ]
+    }
+    out = sfc.restful("composite", method="POST", json=body)["compositeResponse"]
+    assert [o["httpStatusCode"] for o in out] == [404, 200]
+    assert out[0]["body"][0]["errorCode"] == "NOT_FOUND"

@@ -608,8 +608,8 @@ class Api:
                     continue
                 parts = urlsplit(str(url))
                 m = re.match(r"^/services/data/(v[^/]+)(?:/(.*))?$", parts.path)
-                if not m or not _VERSION_RE.match(m.group(1)):
-                    res = _err(_not_found())
+                if not m or not _VERSION_RE.match(m.group(1)) or m.group(1)[1:] not in VERSIONS:
+                    res = _err(_not_found())  # a subrequest of a version the org doesn't serve
                 else:
                     segs = [p for p in (m.group(2) or "").split("/") if p]
                     params = {k: vs[-1] for k, vs in parse_qs(parts.query).items()}
