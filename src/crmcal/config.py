@@ -163,7 +163,11 @@ class SalesforceConfig(_Section):
     private_key_file: Path | None = Field(default=None, description="JWT: PEM key file.")
     client_secret: SecretStr | None = Field(default=None, description="Client credentials secret.")
     client_secret_file: Path | None = Field(default=None, description="A file with the secret.")
-    api_version: str = Field(default="62.0", pattern=r"^\d{2}\.\d$", description="REST version.")
+    api_version: str = Field(
+        default="68.0",
+        pattern=r"^\d{2}\.\d$",
+        description="REST API version; the org must serve it (checked once per process).",
+    )
 
     @field_validator("login_url")
     @classmethod

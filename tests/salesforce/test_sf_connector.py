@@ -421,10 +421,10 @@ def _token(request: httpx.Request) -> httpx.Response | None:
 
 
 def test_Y3_malformed_rows_are_rejected_not_fatal() -> None:
-    good = {"attributes": {"type": "Event"}, "Id": "00U5g000000000AEAA", "OwnerId": "005x",
+    good = {"attributes": {"type": "Event"}, "Id": "00U5g000000000AEAQ", "OwnerId": "0055g0000000001",
             "StartDateTime": "2026-03-10T14:00:00.000+0000", "IsDeleted": False,
             "SystemModstamp": "2026-03-10T14:00:00.000+0000"}  # fmt: skip
-    bad = dict(good, Id="00U5g000000000BEAA", StartDateTime="yesterday-ish")
+    bad = dict(good, Id="00U5g000000000BEAQ", StartDateTime="yesterday-ish")
     no_id = {"attributes": {"type": "Event"}, "Subject": "?"}
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -438,7 +438,7 @@ def test_Y3_malformed_rows_are_rejected_not_fatal() -> None:
         )
 
     with _mock_client(httpx.MockTransport(handler)) as c:
-        changes = c.events_changed_since(None, ["005x"])
+        changes = c.events_changed_since(None, ["0055g0000000001"])
     assert [e.id for e in changes.events] == [good["Id"]]
     assert [r[0] for r in changes.rejected] == [bad["Id"], ""]
     assert c.usage is not None
@@ -454,7 +454,7 @@ def test_Y3_malformed_responses_raise_bad_response(payload: bytes) -> None:
         return _token(request) or httpx.Response(200, content=payload)
 
     with _mock_client(httpx.MockTransport(handler)) as c, pytest.raises(SalesforceBadResponse):
-        c.events_by_ids(["00U5g000000000AEAA"])
+        c.events_by_ids(["00U5g000000000AEAQ"])
 
 
 def test_Y3_collection_result_count_mismatch_is_a_bad_response_per_item() -> None:
@@ -465,7 +465,7 @@ def test_Y3_collection_result_count_mismatch_is_a_bad_response_per_item() -> Non
         return _token(request) or httpx.Response(200, json=[{"id": "1", "success": True}])
 
     with _mock_client(httpx.MockTransport(handler)) as c:
-        results = c.delete_events(["00U5g000000000AEAA", "00U5g000000000BEAA"])
+        results = c.delete_events(["00U5g000000000AEAQ", "00U5g000000000BEAQ"])
     assert [r.ok for r in results] == [False, False]
     assert all(isinstance(r.error, SalesforceBadResponse) for r in results)
 

@@ -281,7 +281,13 @@ def test_invitee_limit_on_series(api: httpx.Client, org: SalesforceOrg) -> None:
         "sobjects/Event", json={**EV, "Recurrence2PatternText": "FREQ=DAILY;COUNT=3"}
     ).json()["id"]
     recs = [
-        {"attributes": {"type": "EventRelation"}, "EventId": sid, "RelationId": u} for u in users
+        {
+            "attributes": {"type": "EventRelation"},
+            "EventId": sid,
+            "RelationId": u,
+            "IsInvitee": True,
+        }
+        for u in users
     ]
     res = api.post("composite/sobjects", json={"records": recs[:100]}).json()
     assert all(r["success"] for r in res)
@@ -292,7 +298,7 @@ def test_invitee_limit_on_series(api: httpx.Client, org: SalesforceOrg) -> None:
 def test_child_events_are_read_only_except_reminders(api: httpx.Client, org: SalesforceOrg) -> None:
     bob = org.add_user("bob@corp.example")
     eid = api.post("sobjects/Event", json=EV).json()["id"]
-    api.post("sobjects/EventRelation", json={"EventId": eid, "RelationId": bob})
+    api.post("sobjects/EventRelation", json={"EventId": eid, "RelationId": bob, "IsInvitee": True})
     [child] = [r for r in org.tables["Event"].values() if r["IsChild"]]
     r = api.patch(f"sobjects/Event/{child['Id']}", json={"Subject": "mine"})
     assert r.json()[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
@@ -301,7 +307,10 @@ def test_child_events_are_read_only_except_reminders(api: httpx.Client, org: Sal
     )
     api.patch(f"sobjects/Event/{eid}", json={"Subject": "renamed"})
     assert org.get("Event", str(child["Id"]))["Subject"] == "renamed"
-    r = api.post("sobjects/EventRelation", json={"EventId": child["Id"], "RelationId": bob})
+    r = api.post(
+        "sobjects/EventRelation",
+        json={"EventId": child["Id"], "RelationId": bob, "IsInvitee": True},
+    )
     assert r.json()[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
 
 

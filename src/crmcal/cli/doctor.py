@@ -111,6 +111,10 @@ def run_checks(config_path: Path | None) -> list[Check]:
         )
     else:
         checks.append(Check("Salesforce", Status.WARN, "not configured (salesforce.client_id)"))
+    from crmcal.service.sf_version import version_check  # issue 17: served API versions
+
+    if (v := version_check(cfg)) is not None:
+        checks.append(Check(v[0], Status(v[1]), v[2]))
 
     url = cfg.storage.url()
     safe_url = _safe_url(url)

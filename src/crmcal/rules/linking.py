@@ -8,7 +8,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from crmcal.domain import EmailAddress, Item, OrgSettings, RecordRef, RecordType, record_type_of
+from crmcal.domain import (
+    EmailAddress,
+    EventRelation,
+    Item,
+    OrgSettings,
+    RecordRef,
+    RecordType,
+    record_type_of,
+)
 from crmcal.domain.crm import CrmOpportunity
 
 MAX_WHO_RELATIONS = 50
@@ -208,3 +216,49 @@ def link(
         resolved=frozenset(resolved),
         unresolved=unresolved,
     )
+
+
+def is_lead(record_id: str | None) -> bool:
+    return bool(record_id) and record_type_of(record_id or "") is RecordType.LEAD
+
+
+def valid_links(
+    who_id: str | None,
+    what_id: str | None,
+    whos: tuple[str, ...],
+    *,
+    who_from_user: bool = False,
+    what_from_user: bool = False,
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """E6 (Event object reference: "If the WhoId refers to a lead, then the WhatId field must be
+    empty"; EventRelation: "up to 50 contacts or one lead"): the (WhoId, WhatId, Who relations)
+    crmcal may write. A Lead goes alone; when a Lead and a What meet, the one the user chose
+    wins (the Lead when both were chosen), else the Lead; Contacts drop any Lead among them and
+    are capped at 50 (L5)."""
+    if is_lead(who_id):
+        if what_id and what_from_user and not who_from_user:
+            return None, what_id, ()
+        return who_id, None, (who_id,) if who_id else ()
+    people = tuple(w for w in whos if not is_lead(w))
+    if who_id and who_id not in people:
+        people = (who_id, *people)
+    return who_id, what_id, people[:MAX_WHO_RELATIONS]
+
+
+def clashing_whos(
+    have: Iterable[EventRelation], who_id: str | None, whos: tuple[str, ...]
+) -> list[str]:
+    """Ids of an Event's Who relation rows that must go before ``who_id``/``whos`` are written
+    (E6): every other person when a Lead comes in, and any Lead when Contacts come in. Other
+    related Contacts are left alone (someone may have added them in Salesforce)."""
+    wanted = {w[:15] for w in whos} | ({who_id[:15]} if who_id else set())
+    incoming_lead = is_lead(who_id) or any(is_lead(w) for w in whos)
+    out: list[str] = []
+    for r in have:
+        if not r.is_parent or r.is_what or r.is_invitee or not r.id:
+            continue
+        if r.relation_id[:15] in wanted:
+            continue
+        if incoming_lead or is_lead(r.relation_id):
+            out.append(r.id)
+    return out

@@ -31,6 +31,7 @@ from crmcal.connectors.errors import (
 )
 from crmcal.domain import EventRelation, Item, ItemPatch, OrgSettings, RelationStatus
 from crmcal.rules import categories as cat
+from crmcal.rules.linking import clashing_whos
 from crmcal.state import StateStore
 from crmcal.state.models import (
     EventRow,
@@ -156,8 +157,13 @@ class Executor:
     def run(self, plan: Plan) -> Outcome:
         self.create_events(plan.of(CreateEvent))
         self.link_items(plan.of(LinkItem))
+        rels = plan.of(SyncRelations)
+        # M6/U1: a private Event can't be associated with contacts, leads, accounts or
+        # opportunities (Event, IsPrivate), and with Shared Activities each link is an
+        # EventRelation row: those rows go before the update that sets IsPrivate.
+        self.sync_relations([x for x in rels if x.clear_whos])
         self.update_events(plan.of(UpdateEvent))
-        self.sync_relations(plan.of(SyncRelations))
+        self.sync_relations([x for x in rels if not x.clear_whos])
         self.create_items(plan.of(CreateItem))
         self.update_items(plan.of(UpdateItem))
         self.set_attendees(plan.of(SetAttendees))
@@ -624,6 +630,9 @@ class Executor:
             by_event[rel.event_id].append(rel)
         to_create: list[EventRelation] = []
         to_delete: list[str] = []
+        first_delete: list[str] = []
+        """Who rows that would make the new links invalid (E6: one Lead, or up to 50
+        Contacts): deleted before WhoId/WhatId are written."""
         status_updates: list[dict[str, str | None]] = []
         link_updates: list[dict[str, str | None]] = []
         for x in syncs:
@@ -647,6 +656,7 @@ class Executor:
             if x.clear_whos:
                 to_delete += [r.id for r in have if not r.is_invitee and r.id]
             if x.set_links:
+                first_delete += clashing_whos(have, x.who_id, x.who_relations)
                 link_updates.append({"Id": x.event_id, "WhoId": x.who_id, "WhatId": x.what_id})
                 related = {r.relation_id for r in have}
                 for who in x.who_relations:
@@ -668,6 +678,12 @@ class Executor:
         failed: set[str] = set()
         """Events with any relation or link write Salesforce refused: their state is not moved,
         so the next session's diff tries again."""
+        if first_delete:
+            owner_of = {r.id: r.event_id for rels in by_event.values() for r in rels if r.id}
+            for r in self.crm.delete_relations(first_delete):
+                if not r.ok and not isinstance(r.error, NotFound):
+                    failed.add(owner_of.get(str(r.key), ""))
+                    self.out.log.append(f"relation {r.key}: not deleted: {r.error}")
         if link_updates:
             for r in self.crm.update_records("Event", link_updates):
                 if not r.ok:

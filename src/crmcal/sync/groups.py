@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CrmEvent, Item, ItemError, OrgSettings, RecordRef
 from crmcal.domain.crm import CrmOpportunity
+from crmcal.domain.ids import id_problem
 from crmcal.domain.settings import GroupCalendarSync
 from crmcal.rules.linking import SearchResults, link, search_domains
 from crmcal.rules.mapping import changed, event_from_item, synced_values
@@ -232,6 +233,11 @@ def _run(
     zone: Callable[[str], tzinfo | None],
     res: GroupResult,
 ) -> None:
+    problem = id_problem(group.owner)
+    if problem is not None:
+        # A real org fails a whole query on one malformed id literal: this group is refused
+        # alone, with the reason, before anything is read (issue 17).
+        raise ConnectorError(f"org.group_calendars owner: {problem}")
     w = window(now, org)
     items, errors = calendar.group_calendar_view(group.group, w.start, w.end)
     res.read = len(items)

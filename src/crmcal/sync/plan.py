@@ -32,7 +32,14 @@ from crmcal.domain import (
 )
 from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
-from crmcal.rules.linking import Linking, SearchResults, link, record_ids_in_text, search_addresses
+from crmcal.rules.linking import (
+    Linking,
+    SearchResults,
+    link,
+    record_ids_in_text,
+    search_addresses,
+    valid_links,
+)
 from crmcal.rules.linking import search_domains as _search_domains
 from crmcal.rules.mapping import (
     BODY_KEY,
@@ -714,9 +721,13 @@ class _Planner:
             for i in want_inv
             if i.user_id in have and ev.invitee_status.get(i.user_id, "New") != i.status
         )
-        who_id = t.who_id or lk.who_id
-        what_id = t.what_id or lk.what_id
-        whos = lk.who_relations if not t.who_id else (t.who_id,)
+        who_id, what_id, whos = valid_links(
+            t.who_id or lk.who_id,
+            t.what_id or lk.what_id,
+            lk.who_relations if not t.who_id else (t.who_id,),
+            who_from_user=bool(t.who_id),
+            what_from_user=bool(t.what_id),
+        )
         set_links = (tuple(ev.who_ids) != tuple(whos) and bool(whos)) or (
             what_id is not None and what_id != ev.what_id
         )
@@ -858,9 +869,13 @@ class _Planner:
             return
         if item.ical_uid in self.created:
             return  # the same GUID twice in one mailbox round: one Event (D1)
-        who = t.who_id if t is not None and t.who_id else lk.who_id
-        what = t.what_id if t is not None and t.what_id else lk.what_id
-        whos = (t.who_id,) if t is not None and t.who_id else lk.who_relations
+        who, what, whos = valid_links(
+            t.who_id if t is not None and t.who_id else lk.who_id,
+            t.what_id if t is not None and t.what_id else lk.what_id,
+            (t.who_id,) if t is not None and t.who_id else lk.who_relations,
+            who_from_user=t is not None and bool(t.who_id),
+            what_from_user=t is not None and bool(t.what_id),
+        )
         ev = event_from_item(
             item,
             owner_id=self.ctx.owner_id,

@@ -33,6 +33,7 @@ from crmcal.connectors.salesforce import SalesforceClient, soql
 from crmcal.connectors.salesforce.mapping import ref_from_json
 from crmcal.domain import Item, RecordRef, UserConfig
 from crmcal.domain.crm import RecordType, record_type_of
+from crmcal.domain.ids import id_problem
 from crmcal.rules import categories as cat
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
@@ -61,6 +62,10 @@ from crmcal.timezones import zoneinfo_for
 log = logging.getLogger("crmcal.web")
 
 WHO_TYPES = (RecordType.CONTACT, RecordType.LEAD)
+LEAD_CLEARS_WHAT = (
+    "A Lead can't have a Related To in Salesforce (the Event's WhatId must be empty when its "
+    "WhoId is a Lead), so Related To was cleared. "
+)
 LIMITS_EVERY_S = 300.0
 
 
@@ -331,6 +336,10 @@ class WebService:
     # -- Save (M2) ----------------------------------------------------------------------------
 
     def _check_records(self, who_id: str | None, what_id: str | None) -> None:
+        for label, rid in (("Name", who_id), ("Related To", what_id)):
+            problem = id_problem(rid) if rid else None
+            if problem:
+                raise Invalid(f"{label}: {problem}")
         if who_id and record_type_of(who_id) not in WHO_TYPES:
             raise Invalid("Name (WhoId) must be a Contact or a Lead")
         if what_id and record_type_of(what_id) in WHO_TYPES:
@@ -362,6 +371,7 @@ class WebService:
         what_id = what_id.strip() if what_id and what_id.strip() else None
         self._check_records(who_id, what_id)
         item = self.fetch_item(mailbox, item_id)
+        note = ""
         with self.store.session() as s:
             row = s.scalars(
                 select(LinkRow).where(LinkRow.mailbox == mailbox, LinkRow.item_id == item.id)
@@ -376,6 +386,7 @@ class WebService:
                     share_mode=ShareMode.SAVE,
                 )
                 s.add(row)
+            who_id, what_id, note = _lead_rule(row, who_id, what_id)
             if who_id:
                 row.who_id = who_id
             if what_id:
@@ -398,7 +409,7 @@ class WebService:
             if r.status is SessionStatus.FAILED or r.outcome.failed:
                 raise Invalid(r.error or "; ".join(r.outcome.log) or "Salesforce refused it")
             return SaveOutcome(
-                "updated", item.id, event_id, who_id, what_id, "The Event was updated."
+                "updated", item.id, event_id, who_id, what_id, note + "The Event was updated."
             )
         if cat.SALESFORCE not in item.categories:  # M2/C1: marked to be shared
             self.calendar.set_categories(mailbox, {item.id: [*item.categories, cat.SALESFORCE]})
@@ -408,7 +419,7 @@ class WebService:
             None,
             who_id,
             what_id,
-            "Saved: the next session creates the Event with these links.",
+            note + "Saved: the next session creates the Event with these links.",
         )
 
     # -- record search (Name / Related To pickers) --------------------------------------------
@@ -582,3 +593,22 @@ class WebService:
                 continue
             out.append({"guid": g, "subject": subject.get(g, ""), "events": members})
         return out
+
+
+def _lead_rule(
+    row: LinkRow, who_id: str | None, what_id: str | None
+) -> tuple[str | None, str | None, str]:
+    """E6 for Save (M2): a Lead as Name clears Related To (also one chosen before) and the
+    answer says why; a Related To for an item whose chosen Name is a Lead is refused, with the
+    reason, instead of a request Salesforce would refuse."""
+    who_type = record_type_of(who_id) if who_id else None
+    if who_type is RecordType.LEAD:
+        had_what = bool(what_id or row.what_id)
+        row.what_id = None
+        return who_id, None, LEAD_CLEARS_WHAT if had_what else ""
+    if what_id and not who_id and row.who_id and record_type_of(row.who_id) is RecordType.LEAD:
+        raise Invalid(
+            "A Lead can't have a Related To in Salesforce: this item's Name is a Lead. Choose a "
+            "Contact as Name to relate it to an Account or Opportunity."
+        )
+    return who_id, what_id, ""

@@ -51,6 +51,7 @@ from crmcal.connectors.salesforce.mapping import (
     relation_to_json,
     user_from_json,
 )
+from crmcal.connectors.salesforce.versions import check_version, served_versions
 from crmcal.domain.crm import (
     ApiUsage,
     CrmChanges,
@@ -65,16 +66,15 @@ from crmcal.domain.crm import (
     record_type_of,
 )
 from crmcal.domain.feeds import FeedChanges, FeedRecord
+from crmcal.domain.ids import is_valid_id, valid_ids
 from crmcal.domain.settings import CalendarObject
 
 log = logging.getLogger(__name__)
-_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 COLLECTION_SIZE = 200
 COMPOSITE_QUERIES = 5
 QUERY_PAGE = 2000
 _USAGE_RE = re.compile(r"api-usage=(\d+)/(\d+)")
-_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 K = TypeVar("K")
 
@@ -91,7 +91,7 @@ class SalesforceClient:
         username: str | None = None,
         private_key: str | bytes | None = None,
         client_secret: str | None = None,
-        api_version: str = "62.0",
+        api_version: str = "68.0",
         retry: RetryPolicy | None = None,
         http: httpx.Client | None = None,
         audience: str | None = None,
@@ -125,6 +125,7 @@ class SalesforceClient:
         self.calls: Counter[str] = Counter()
         """HTTP requests made, by endpoint kind (``query``, ``collections:POST``, ...)."""
         self._describes: dict[str, CrmObjectDescribe] = {}
+        self._version_checked = False
 
     # ------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -161,6 +162,19 @@ class SalesforceClient:
                 self._token = fetch_token(self._cfg, self._http, timeout=self._timeout)
             return self._token
 
+    def served_versions(self) -> tuple[str, ...] | None:
+        """The REST API versions the org serves (``GET /services/data/``, read once per process
+        and instance, not counted as an API call), or None when the list could not be read."""
+        tok = self._ensure_token()
+        return served_versions(self._http, tok.instance_url, timeout=self._timeout)
+
+    def check_version(self) -> None:
+        """Raise `UnservedApiVersion` when the org doesn't serve ``api_version`` (issue 17):
+        every call would be a 404 NOT_FOUND otherwise."""
+        served = self.served_versions()
+        if served is not None:
+            check_version(self.api_version, served, self.instance_url)
+
     def _path(self, rest: str) -> str:
         return f"/services/data/v{self.api_version}/{rest}"
 
@@ -180,6 +194,9 @@ class SalesforceClient:
         # it. Such requests are retried only when they surely never arrived (connection refused);
         # otherwise the error surfaces and the journaled intent is reconciled next session (O5).
         idempotent = not (method == "POST" and kind.startswith(("collections", "sobject:")))
+        if not self._version_checked:
+            self.check_version()  # raises again on every call while the version isn't served
+            self._version_checked = True
         while True:
             attempt += 1
             tok = self._ensure_token()
@@ -364,7 +381,7 @@ class SalesforceClient:
         When the owner list is too long for one query, an incremental read drops the owner
         filter and keeps the owners' rows client-side (still one query); a first read
         (``cursor=None``) splits the list and sends the parts in composite requests of 5."""
-        owners = sorted({o for o in owner_ids if o})
+        owners = valid_ids(owner_ids, "Event owners")
         if not owners:
             return CrmChanges(cursor=cursor)
         select = f"SELECT {', '.join(self.event_fields())} FROM Event WHERE "  # noqa: S608
@@ -400,7 +417,7 @@ class SalesforceClient:
         return CrmChanges(tuple(events), tuple(deleted), high, tuple(rejected))
 
     def events_by_ids(self, ids: Sequence[str]) -> list[CrmEvent]:
-        wanted = sorted(set(ids))
+        wanted = valid_ids(ids, "Events by id")
         if not wanted:
             return []
         head = f"SELECT {', '.join(self.event_fields())} FROM Event WHERE Id IN "  # noqa: S608
@@ -424,13 +441,13 @@ class SalesforceClient:
                 f" AND StartDateTime <= {soql.literal(window[1])}"
             )
         out: list[CrmEvent] = []
-        wanted = sorted(set(classic_ids))
+        wanted = valid_ids(classic_ids, "series ids")
         if wanted:
             head = f"SELECT {fields} FROM Event WHERE IsChild = false{rng} AND "  # noqa: S608
             out += self._events(self._query_in(head + "RecurrenceActivityId IN ", wanted))
         keys = {(o[:15], s.astimezone(UTC).replace(microsecond=0)) for o, s in lightning}
         if keys:
-            owners = sorted({o for o, _s in lightning})
+            owners = valid_ids((o for o, _s in lightning), "series owners")
             lo, hi = min(k[1] for k in keys), max(k[1] for k in keys)
             head = (
                 f"SELECT {fields} FROM Event WHERE IsRecurrence2 = true AND IsChild = false"  # noqa: S608
@@ -492,7 +509,7 @@ class SalesforceClient:
     ) -> list[CrmEvent]:
         """D2 candidates for many items in one query: Events of these owners starting at any of
         these instants (read as a range, then matched exactly here)."""
-        owners = sorted({o for o in owner_ids if o})
+        owners = valid_ids(owner_ids, "D2 owners")
         wanted = {s.astimezone(UTC).replace(microsecond=0) for s in starts}
         if not owners or not wanted:
             return []
@@ -527,9 +544,9 @@ class SalesforceClient:
             ),
         }
         by_type: dict[RecordType, list[str]] = {}
-        for rid in sorted(set(ids)):
+        for rid in valid_ids(ids, "records by id"):
             t = record_type_of(rid)
-            if t in heads and _RECORD_ID.fullmatch(rid):
+            if t in heads:
                 by_type.setdefault(t, []).append(rid)
         out: list[RecordRef] = []
         for t, wanted in by_type.items():
@@ -593,7 +610,7 @@ class SalesforceClient:
 
     def account_ids_with_contacts(self, account_ids: Sequence[str]) -> set[str]:
         """K2 `smart`: which of these Accounts have at least one Contact (one query per chunk)."""
-        wanted = sorted({a for a in account_ids if _ID_RE.fullmatch(a)})
+        wanted = valid_ids(account_ids, "accounts with contacts")
         if not wanted:
             return set()
         head = "SELECT AccountId FROM Contact WHERE AccountId IN "
@@ -642,7 +659,7 @@ class SalesforceClient:
         for rec in self._query_in(fields + "Email IN ", em, tail) if em else ():
             u = user_from_json(rec)
             out[u.id] = u
-        id_list = sorted(set(ids))
+        id_list = valid_ids(ids, "users by id")
         for rec in self._query_in(fields + "Id IN ", id_list, tail) if id_list else ():
             u = user_from_json(rec)
             out[u.id] = u
@@ -660,6 +677,11 @@ class SalesforceClient:
     ) -> FeedChanges:
         """G1: a public calendar's Events. Incremental after ``since`` (queryAll, so deletions
         show), else a full read of the window. One call per 2,000 rows."""
+        if not is_valid_id(calendar_id):
+            # One bad calendar id must not fail the org's read (the caller reports the feed).
+            raise SalesforceItemError(
+                f"public calendar: not a Salesforce id: {calendar_id!r}", code="MALFORMED_ID"
+            )
         cols = ", ".join(self.event_fields())
         owner = f"OwnerId = {soql.literal(calendar_id)}"
         if since is not None:
@@ -739,7 +761,7 @@ class SalesforceClient:
 
     def relations_for(self, event_ids: Sequence[str]) -> list[EventRelation]:
         """EventRelation rows (invitees, and Who/What relations with Shared Activities)."""
-        wanted = sorted(set(event_ids))
+        wanted = valid_ids(event_ids, "relations")
         if not wanted:
             return []
         head = (
@@ -850,7 +872,7 @@ class SalesforceClient:
 
     def delete_records(self, ids: Sequence[str]) -> list[WriteResult[str]]:
         """Delete any records by id, 200 per call; results keyed by id, in order."""
-        bad = {i for i in ids if not _ID_RE.fullmatch(i)}
+        bad = {i for i in ids if not is_valid_id(i)}
         valid = [i for i in ids if i not in bad]
         done: dict[str, WriteResult[str]] = {
             i: WriteResult(i, False, error=SalesforceItemError("malformed id", code="MALFORMED_ID"))
@@ -893,7 +915,7 @@ class SalesforceClient:
 
     def attachments_of(self, parent_ids: Sequence[str]) -> list[tuple[str, str, str, int]]:
         """T1: (ParentId, Id, Name, BodyLength) of the Attachments under these records."""
-        wanted = sorted({p for p in parent_ids if _ID_RE.fullmatch(p)})
+        wanted = valid_ids(parent_ids, "attachments")
         if not wanted:
             return []
         head = "SELECT Id, ParentId, Name, BodyLength FROM Attachment WHERE ParentId IN "

@@ -35,6 +35,10 @@ class SalesforceTransientError(SalesforceError, TransientError):
     """5xx, timeouts and connection failures after retries."""
 
 
+class UnservedApiVersion(SalesforceError):
+    """The configured REST API version is not one the org lists at ``/services/data/``."""
+
+
 class SalesforceBadResponse(SalesforceError, BadResponse):
     """A response that doesn't have the documented shape."""
 

@@ -37,7 +37,21 @@ MAX_URL = 16_000
 """Longest path + query accepted (414 beyond); the HTTP server refuses heads over 16 KiB."""
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25
-VERSIONS = ("59.0", "60.0", "61.0", "62.0", "63.0", "64.0", "65.0", "66.0", "67.0")
+OLDEST_VERSION = 31
+"""API versions 21.0-30.0 were retired in Summer '25 (Salesforce knowledge article "Salesforce
+Platform API Versions 21.0 through 30.0 Retirement"); an org of late 2026 serves 31.0 upwards."""
+NEWEST_VERSION = 68
+"""E8: v66.0 Spring '26, v67.0 Summer '26, v68.0 Winter '27 (GA October 2026)."""
+VERSIONS = tuple(f"{n}.0" for n in range(OLDEST_VERSION, NEWEST_VERSION + 1))
+
+
+def release_label(version: str) -> str:
+    """The label `GET /services/data/` gives a version: its release, e.g. "Winter '27" for 68.0
+    (20.0 was Winter '11; three releases a year, the year turning with Winter)."""
+    n = int(float(version)) - 20
+    season = ("Winter", "Spring", "Summer")[n % 3]
+    return f"{season} '{11 + n // 3:02d}"
+
 
 Json = Any
 """Parsed JSON inside the emulator (request bodies are untrusted and checked where used)."""
@@ -594,8 +608,8 @@ class Api:
                     continue
                 parts = urlsplit(str(url))
                 m = re.match(r"^/services/data/(v[^/]+)(?:/(.*))?$", parts.path)
-                if not m or not _VERSION_RE.match(m.group(1)):
-                    res = _err(_not_found())
+                if not m or not _VERSION_RE.match(m.group(1)) or m.group(1)[1:] not in VERSIONS:
+                    res = _err(_not_found())  # a subrequest of a version the org doesn't serve
                 else:
                     segs = [p for p in (m.group(2) or "").split("/") if p]
                     params = {k: vs[-1] for k, vs in parse_qs(parts.query).items()}
@@ -723,8 +737,12 @@ def create_app(org: SalesforceOrg | None = None) -> FastAPI:
     @app.get("/services/data")
     @app.get("/services/data/")
     async def versions() -> Response:
+        # REST API Developer Guide, "List Available REST API Versions": label, url, version.
         return JSONResponse(
-            [{"label": f"v{x}", "url": f"/services/data/v{x}", "version": x} for x in VERSIONS]
+            [
+                {"label": release_label(x), "url": f"/services/data/v{x}", "version": x}
+                for x in VERSIONS
+            ]
         )
 
     @app.api_route(
@@ -736,7 +754,8 @@ def create_app(org: SalesforceOrg | None = None) -> FastAPI:
         segs = [p for p in parts[1:] if p]
         the_org.counters[_pattern(segs)] += 1
         m = _VERSION_RE.match(parts[0])
-        if not m:
+        if not m or m.group(1) not in VERSIONS:
+            # A version the org doesn't serve (retired, or not released yet) is a 404.
             return _response(_err(_not_found()), the_org.limit_info())
         version = m.group(1)
         target = request.url.path + ("?" + request.url.query if request.url.query else "")

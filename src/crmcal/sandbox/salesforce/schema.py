@@ -142,6 +142,15 @@ def _s(name: str, length: int, **kw: object) -> FieldDef:
     return FieldDef(name, "string", length, **kw)  # type: ignore[arg-type]
 
 
+WHAT_TARGETS = (
+    "Account", "Opportunity", "Asset", "Campaign", "Case", "Contract", "Order", "Product2",
+    "Quote", "Solution", "WorkOrder",
+)  # fmt: skip
+"""Event, WhatId ("Related To"): "nonhuman objects such as accounts, opportunities, campaigns,
+cases, or custom objects" (Object Reference, Event; Shared Activities help: objects with
+activities allowed). Custom objects with activities are appended when added."""
+
+
 def _ref(name: str, to: tuple[str, ...], rel: str | None, **kw: object) -> FieldDef:
     return FieldDef(name, "reference", 18, reference_to=to, relationship_name=rel, **kw)  # type: ignore[arg-type]
 
@@ -350,7 +359,7 @@ def _event() -> ObjectDef:
         _bool("IsPrivate"),
         _ref("OwnerId", ("Calendar", "User"), "Owner", nillable=False, defaulted_on_create=True),
         _ref("WhoId", ("Contact", "Lead"), "Who"),
-        _ref("WhatId", ("Account", "Opportunity"), "What"),
+        _ref("WhatId", WHAT_TARGETS, "What"),
         _ro(_ref("AccountId", ("Account",), "Account")),
         FieldDef("Type", "picklist", 40, picklist=("Call", "Email", "Meeting", "Other")),
         _create_only(

@@ -464,6 +464,21 @@ class FieldResolver(Protocol):
     def getter(self, sobject: str, path: Path) -> Callable[[Record], Value]: ...
 
 
+_ID_CHECK = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def id15_of(value: str) -> str | None:
+    """The 15-character key of an id literal, or None if it is malformed: 15 letters and
+    digits, or 18 whose last three are from the checksum alphabet ``A-Z0-5``. Matching stays
+    case-sensitive on the first 15 (a lower-cased 18-character id finds nothing in SOQL:
+    salesforce.stackexchange.com/questions/50163), the stricter reading."""
+    if len(value) not in (15, 18) or not value.isascii() or not value.isalnum():
+        return None
+    if len(value) == 18 and any(_ID_CHECK.find(c.upper()) < 0 for c in value[15:]):
+        return None
+    return value[:15]
+
+
 _TEXT = {"id", "string", "textarea", "combobox", "picklist", "email", "url", "phone", "reference"}
 _NUM = {"int", "double", "currency"}
 
@@ -494,7 +509,14 @@ def _norm(f: FieldDef, lit: Literal_) -> Value | DateRange:
                     f"Invalid string literal. Illegal character sequence in '{lit.value}'",
                 )
             if f.type in ("id", "reference"):
-                return lit.value[:15]
+                # A malformed id literal fails the whole query, not just the term (restforce
+                # #557: "invalid ID field" comes back as INVALID_QUERY_FILTER_OPERATOR).
+                short = id15_of(lit.value)
+                if short is None:
+                    raise SoqlError(
+                        "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}"
+                    )
+                return short
             return lit.value.casefold()
         raise _type_error(f, lit)
     if f.type == "boolean":

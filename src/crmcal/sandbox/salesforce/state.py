@@ -253,7 +253,7 @@ class SalesforceOrg:
         return id18(id15)
 
     def find(self, record_id: str) -> tuple[str, Record] | None:
-        hit = self._all.get(record_id[:15])
+        hit = self._all.get(q.id15_of(record_id) or record_id[:15])
         if hit is None:
             return None
         sobject, rid = hit
@@ -263,7 +263,9 @@ class SalesforceOrg:
     def object_def(self, name: str) -> ObjectDef:
         o = self._obj_lower.get(name.lower())
         if o is None:
-            raise _bad("NOT_FOUND", f"The requested resource does not exist: sobject {name}")
+            # REST API Developer Guide, Status Codes and Error Responses: 404 "The requested
+            # resource couldn't be found. Check the URI for errors" (sobjects/Nope__c/...).
+            raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         return o
 
     # ------------------------------------------------------------------------- primitives
@@ -550,7 +552,7 @@ class SalesforceOrg:
             if f.name == "Id":
                 found: list[Record] = []
                 for v in values:
-                    hit = self._all.get(v[:15])
+                    hit = self._all.get(q.id15_of(v) or v[:15])
                     if hit and hit[0] == o.name:
                         found.append(table[hit[1]])
                 return found
@@ -560,7 +562,8 @@ class SalesforceOrg:
             ids: set[str] = set()
             for v in values:
                 short = f.name.endswith("Id") and not f.custom
-                ids |= idx.get(v[:15] if short else v.casefold(), set())
+                key = (q.id15_of(v) or v[:15]) if short else v.casefold()
+                ids |= idx.get(key, set())
             return [table[i] for i in ids if i in table]
         return list(table.values())
 
@@ -745,6 +748,8 @@ class SalesforceOrg:
             )
             self._put(o.name, rid, row)
             self._after_insert(o.name, row, children, user)
+            if o.name == "Event":
+                self._sync_link_rows(rid, None)
             return rid
 
     def update(
@@ -785,6 +790,10 @@ class SalesforceOrg:
             )
             self._put(o.name, old["Id"], row)  # type: ignore[arg-type]
             if o.name == "Event":
+                self._sync_link_rows(str(old["Id"]), old)
+                hit = self.find(str(old["Id"]))
+                assert hit is not None
+                row = hit[1]
                 self._propagate_to_children(row)
                 if old.get("_SeriesId") and not system:
                     self._lightning_edit(old, row, values)
@@ -808,7 +817,7 @@ class SalesforceOrg:
                 )
             self._soft_delete(name, row)
 
-    def _soft_delete(self, name: str, row: Record) -> None:
+    def _soft_delete(self, name: str, row: Record, *, promote: bool = True) -> None:
         stamp = self._stamp()
         rid = str(row["Id"])
         new = dict(row)
@@ -831,6 +840,8 @@ class SalesforceOrg:
                         continue
                     self._soft_delete("Event", occ)
         elif name == "EventRelation":
+            if promote:
+                self._relation_gone(row)
             child_id = row.get("_ChildEventId")
             if isinstance(child_id, str):
                 hit = self.find(child_id)
@@ -861,7 +872,10 @@ class SalesforceOrg:
             o = self.object_def(sobject)
             f = o.field(fname)
             if f is None or not (f.external_id or f.name == "Id"):
-                raise _bad(
+                # Upsert by a field that isn't an External ID: 404 NOT_FOUND (REST API
+                # Developer Guide, "Insert or Update (Upsert) a Record Using an External ID").
+                raise ApiError(
+                    404,
                     "NOT_FOUND",
                     f"Provided external ID field does not exist or is not accessible: {fname}",
                 )
@@ -980,6 +994,18 @@ class SalesforceOrg:
             return []
         start = row.get("StartDateTime")
         adt = values.get("ActivityDateTime")
+        given_day = values.get("ActivityDate")
+        given_start = values.get("StartDateTime") or adt
+        if (
+            isinstance(given_day, date)
+            and isinstance(given_start, datetime)
+            and given_start.date() != given_day
+        ):
+            # Event, ActivityDate: "The value for this field and StartDateTime must match, or
+            # one of them must be null."
+            raise integrity(
+                "Due Date Only: must match the date of the Start Date Time", "ActivityDate"
+            )
         if isinstance(adt, datetime):
             if "StartDateTime" in values and start != adt:
                 raise integrity(
@@ -1075,8 +1101,7 @@ class SalesforceOrg:
             )
         if minutes > 1440 and not self.multiday_events:
             raise integrity("Event duration can't exceed 1440 minutes", "DurationInMinutes")
-        if row.get("IsPrivate") and (row.get("WhatId") or row.get("WhoId")):
-            raise integrity("You can't assign a private event to other records", "IsPrivate")
+        self._check_links(row, old, values)
         row["AccountId"] = self._derived_account(row)
         row["WhoCount"] = 1 if row.get("WhoId") else 0
         row["WhatCount"] = 1 if row.get("WhatId") else 0
@@ -1121,6 +1146,189 @@ class SalesforceOrg:
                 acc = hit[1].get("AccountId")
                 return acc if isinstance(acc, str) else None
         return None
+
+    # ------------------------------------------------------------- Who/What links (E6, E7)
+    def _type_of(self, rid: object) -> str | None:
+        if not isinstance(rid, str) or not rid:
+            return None
+        hit = self._all.get(q.id15_of(rid) or rid[:15])
+        return hit[0] if hit else None
+
+    def _link_rows(self, event_id: str) -> list[Record]:
+        """Live `IsParent` EventRelation rows of an Event (Who and What), oldest first."""
+        rows = [
+            r
+            for r in self._by_index("EventRelation", "EventId", event_id)
+            if not r.get("IsDeleted") and r.get("IsParent")
+        ]
+        return sorted(rows, key=lambda r: (str(r.get("CreatedDate")), str(r["Id"])))
+
+    def _check_links(self, row: Record, old: Record | None, values: Mapping[str, Value]) -> None:
+        """Object Reference, Event: "If the WhoId refers to a lead, then the WhatId field must
+        be empty"; EventRelation/EventWhoRelation: "up to 50 contacts or one lead"; Event,
+        IsPrivate: private events can't be associated with contacts, leads, accounts or
+        opportunities (Shared Activities help: the other related people count too)."""
+        who, what = row.get("WhoId"), row.get("WhatId")
+        who_type = self._type_of(who)
+        if who_type == "Lead" and what:
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "field integrity exception: WhoId, WhatId (a lead can't have a Related To)",
+                ["WhoId", "WhatId"],
+            )
+        kept: list[Record] = []
+        if old is not None and self.shared_activities:
+            gone = set()
+            for fname in ("WhoId", "WhatId"):
+                prev = old.get(fname)
+                if isinstance(prev, str) and fname in values and values[fname] != prev:
+                    gone.add(prev[:15])
+            kept = [
+                r for r in self._link_rows(str(old["Id"])) if str(r["RelationId"])[:15] not in gone
+            ]
+        if row.get("IsPrivate") and (who or what or kept):
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "You can't assign a private event to other records",
+                ["IsPrivate"],
+            )
+        people = {str(r["RelationId"])[:15] for r in kept if not r.get("IsWhat")}
+        if isinstance(who, str):
+            people.add(who[:15])
+        types = [self._type_of(p) for p in people]
+        if ("Lead" in types and len(types) > 1) or len(types) > 50:
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "An event can relate to up to 50 contacts or 1 lead",
+                ["WhoId"],
+            )
+        if what and any(r.get("IsWhat") and r["RelationId"] != what for r in kept):
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION", "An event can relate to one other record", ["WhatId"]
+            )
+
+    def _new_link_row(self, event: Record, relation_id: str, *, is_what: bool) -> None:
+        o = self.objects["EventRelation"]
+        rel: Record = dict.fromkeys(o.fields)
+        for fname, f in o.fields.items():
+            if f.type == "boolean":
+                rel[fname] = False
+        rid = self.new_id("EventRelation")
+        stamp = self._stamp()
+        rel.update(
+            Id=rid,
+            EventId=event["Id"],
+            RelationId=relation_id,
+            IsParent=True,
+            IsWhat=is_what,
+            IsInvitee=False,
+            AccountId=event.get("AccountId"),
+            Status="New",
+            CreatedDate=stamp,
+            LastModifiedDate=stamp,
+            SystemModstamp=stamp,
+            CreatedById=event.get("LastModifiedById"),
+            LastModifiedById=event.get("LastModifiedById"),
+        )
+        self._put("EventRelation", rid, rel)
+
+    def _sync_link_rows(self, event_id: str, old: Record | None) -> None:
+        """Shared Activities: the WhoId and the WhatId are EventRelation rows themselves
+        (`IsParent` true; `IsWhat` false for the Who, true for the What). A new WhoId replaces
+        the old one's row; clearing WhoId promotes the next related person, as deleting its
+        row does (EventRelation: "another Who, if any, from the event's EventWhoIds field will
+        be promoted to the WhoId")."""
+        if not self.shared_activities:
+            return
+        hit = self.find(event_id)
+        if hit is None or hit[1].get("IsChild"):
+            return
+        event = hit[1]
+        rows = {str(r["RelationId"])[:15]: r for r in self._link_rows(event_id)}
+        invitees = {
+            str(r["RelationId"])[:15]: r
+            for r in self._by_index("EventRelation", "EventId", event_id)
+            if not r.get("IsDeleted") and r.get("IsInvitee")
+        }
+        promote = False
+        for fname, is_what in (("WhoId", False), ("WhatId", True)):
+            new, prev = event.get(fname), (old or {}).get(fname)
+            if isinstance(prev, str) and prev != new and prev[:15] in rows:
+                r = rows.pop(prev[:15])
+                if r.get("IsInvitee"):
+                    self._put("EventRelation", str(r["Id"]), {**r, "IsParent": False})
+                else:
+                    self._soft_delete("EventRelation", r, promote=False)
+                promote = promote or (fname == "WhoId" and new is None)
+            if isinstance(new, str) and new[:15] not in rows:
+                inv = invitees.get(new[:15])
+                if inv is not None:
+                    self._put("EventRelation", str(inv["Id"]), {**inv, "IsParent": True})
+                else:
+                    self._new_link_row(event, new, is_what=is_what)
+        if promote:
+            self._promote_who(event_id)
+        self._refresh_link_counts(event_id)
+
+    def _promote_who(self, event_id: str) -> None:
+        hit = self.find(event_id)
+        if hit is None or hit[1].get("IsDeleted"):
+            return
+        people = [r for r in self._link_rows(event_id) if not r.get("IsWhat")]
+        new = dict(hit[1])
+        new["WhoId"] = people[0]["RelationId"] if people else None
+        new["AccountId"] = self._derived_account(new)
+        self._put("Event", event_id, new)
+
+    def _refresh_link_counts(self, event_id: str) -> None:
+        hit = self.find(event_id)
+        if hit is None:
+            return
+        rows = self._link_rows(event_id)
+        who = sum(1 for r in rows if not r.get("IsWhat"))
+        what = sum(1 for r in rows if r.get("IsWhat"))
+        row = hit[1]
+        if self.shared_activities and (row.get("WhoCount"), row.get("WhatCount")) != (who, what):
+            self._put("Event", event_id, {**row, "WhoCount": who, "WhatCount": what})
+
+    def _relation_added(self, rel: Record) -> None:
+        """The first related person becomes the WhoId, a related record the WhatId."""
+        event_id = str(rel["EventId"])
+        hit = self.find(event_id)
+        if hit is None:
+            return
+        event = hit[1]
+        field = "WhatId" if rel.get("IsWhat") else "WhoId"
+        if event.get(field) is None:
+            new = {**event, field: rel["RelationId"]}
+            new["AccountId"] = self._derived_account(new)
+            self._put("Event", event_id, new)
+        self._refresh_link_counts(event_id)
+        hit = self.find(event_id)
+        if hit is not None:
+            self._propagate_to_children(hit[1])
+
+    def _relation_gone(self, rel: Record) -> None:
+        """EventRelation: deleting the row behind the WhoId promotes another Who or clears it;
+        deleting the row behind WhatId clears it."""
+        if not rel.get("IsParent"):
+            return
+        event_id = str(rel["EventId"])
+        hit = self.find(event_id)
+        if hit is None or hit[1].get("IsDeleted"):
+            return
+        event = hit[1]
+        rid = str(rel["RelationId"])[:15]
+        if rel.get("IsWhat") and str(event.get("WhatId") or "")[:15] == rid:
+            new = {**event, "WhatId": None}
+            new["AccountId"] = self._derived_account(new)
+            self._put("Event", event_id, new)
+        elif not rel.get("IsWhat") and str(event.get("WhoId") or "")[:15] == rid:
+            self._promote_who(event_id)
+        self._refresh_link_counts(event_id)
+        hit = self.find(event_id)
+        if hit is not None:
+            self._propagate_to_children(hit[1])
 
     def _user_tz(self, user_id: object) -> str:
         if isinstance(user_id, str):
@@ -1467,11 +1675,34 @@ class SalesforceOrg:
         rel_id = str(row["RelationId"])
         rel_type = self._all[rel_id[:15]][0]
         if "IsInvitee" not in values:
-            row["IsInvitee"] = rel_type in ("User", "Calendar", "Contact", "Lead")
-        if rel_type in ("Account", "Opportunity"):
+            # EventRelation, IsInvitee: "The default value is false" (E7).
+            row["IsInvitee"] = False
+        if rel_type not in ("User", "Calendar", "Contact", "Lead"):
+            # Shared Activities: an account, opportunity or other record with activities.
             row.update(IsWhat=True, IsInvitee=False, IsParent=True)
         elif rel_type in ("Contact", "Lead") and not row.get("IsInvitee"):
             row["IsParent"] = True
+        if row.get("IsParent") and event.get("IsPrivate"):
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "You can't assign a private event to other records",
+                ["RelationId"],
+            )
+        lead_who = self._type_of(event.get("WhoId")) == "Lead"
+        if row.get("IsParent") and (
+            (rel_type == "Lead" and event.get("WhatId")) or (row.get("IsWhat") and lead_who)
+        ):
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "field integrity exception: WhoId, WhatId (a lead can't have a Related To)",
+                ["RelationId"],
+            )
+        if row.get("IsWhat") and event.get("WhatId") and event["WhatId"] != rel_id:
+            raise _bad(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "An event can relate to one other record",
+                ["RelationId"],
+            )
         existing = [
             r for r in self._by_index("EventRelation", "EventId", ev_id) if not r.get("IsDeleted")
         ]
@@ -1519,6 +1750,8 @@ class SalesforceOrg:
             row["Status"] = "New"
 
     def _after_insert(self, sobject: str, row: Record, children: list[Record], user: str) -> None:
+        if sobject == "EventRelation" and row.get("IsParent"):
+            self._relation_added(row)
         if sobject == "Event" and row.get("IsRecurrence2"):
             row["_SeriesId"] = row["Id"]
             self._put("Event", str(row["Id"]), row)
@@ -1774,10 +2007,16 @@ class SalesforceOrg:
                         self._indexes[key].setdefault(v.casefold(), set()).add(rid)
 
     def add_custom_object(
-        self, name: str, fields: Mapping[str, str], *, key_prefix: str = "a00"
+        self,
+        name: str,
+        fields: Mapping[str, str],
+        *,
+        key_prefix: str = "a00",
+        activities: bool = False,
     ) -> None:
         """A custom object (`Site_Visit__c`) with Name, OwnerId, the system fields and the given
-        custom fields (name -> type: string, date, datetime, boolean, double, textarea)."""
+        custom fields (name -> type: string, date, datetime, boolean, double, textarea). With
+        ``activities`` ("Allow Activities") its records can be an Event's WhatId."""
         with self.lock:
             if not name.endswith("__c"):
                 raise _bad("INVALID_TYPE", "custom object names end with __c", [name])
@@ -1797,6 +2036,9 @@ class SalesforceOrg:
             self.objects[name] = o
             self._obj_lower[name.lower()] = o
             self.tables[name] = {}
+            what = self.objects["Event"].fields["WhatId"]
+            if activities and name not in what.reference_to:
+                what.reference_to = (*what.reference_to, name)
 
     # ------------------------------------------------------------------------- seeding
     def add_user(
