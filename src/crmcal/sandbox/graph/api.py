@@ -457,7 +457,7 @@ def calendar_view_delta(state: GraphState, req: ApiRequest, p: dict[str, str]) -
     )
 
     def render(m: Mailbox, i: Instance) -> JSON:
-        return state.render(m, i, tz=tz, body_type=bt)
+        return state.render_delta(m, i, tz=tz, body_type=bt)
 
     skip = req.query.get("$skiptoken")
     if skip:
