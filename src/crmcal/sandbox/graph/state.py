@@ -55,10 +55,6 @@ def bad_request(message: str, code: str = "ErrorInvalidRequest") -> GraphApiErro
 # -- formatting -----------------------------------------------------------------------------------
 
 
-SPARSE_DELTA_KEYS = ("@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end")
-"""The only properties calendarView/delta sends for an occurrence or exception (E1)."""
-
-
 def fmt_local(dt: datetime) -> str:
     """`2026-03-10T14:00:00.0000000`: no offset, seven fractional digits (api-facts A1)."""
     return dt.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0"
@@ -1372,7 +1368,7 @@ class GraphState:
         if inst.occurrence_start is None and inst.record.kind == "singleInstance":
             return {"@odata.type": "#microsoft.graph.event", **full}
         sparse: JSON = {"@odata.type": "#microsoft.graph.event"}
-        for k in SPARSE_DELTA_KEYS[1:]:
+        for k in ("@odata.etag", "id", "seriesMasterId", "type", "start", "end"):
             sparse[k] = full.get(k)
         if inst.record.raw_override:
             sparse.update(inst.record.raw_override)
