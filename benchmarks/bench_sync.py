@@ -5,6 +5,11 @@
 1. First session of one user with N eligible items (meetings with an external Contact each).
 2. A no-change session for U users (each has a shared meeting; the run before absorbed crmcal's
    own category writes): the goal is exactly one Graph call per user and no Salesforce call.
+3. Series read only through sparse delta rounds (issue 16, E1): S weekly series made through the
+   Graph API, then one occurrence of each edited, then one of each cancelled. Delta carries no
+   masters and only the times of occurrences, so crmcal reads masters by id, the changed
+   exceptions by id and the occurrences with `/instances`, all in `$batch`; the table prints
+   those extra calls against their floor (one `$batch` per 20 series or exceptions).
 Prints tables; asserts nothing (timing never goes into a test).
 """
 
@@ -167,6 +172,93 @@ def no_change(users: int, latency_ms: int) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def _series_body(start: datetime, i: int) -> dict[str, Any]:
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    return {
+        "subject": f"Series {i}",
+        "body": {"contentType": "text", "content": "Weekly"},
+        "start": {"dateTime": start.strftime(fmt), "timeZone": "UTC"},
+        "end": {"dateTime": (start + timedelta(minutes=30)).strftime(fmt), "timeZone": "UTC"},
+        "categories": ["Salesforce"],
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1,
+                        "daysOfWeek": [start.strftime("%A").lower()]},
+            "range": {"type": "numbered", "startDate": start.strftime("%Y-%m-%d"),
+                      "numberOfOccurrences": 8},
+        },
+    }  # fmt: skip
+
+
+EXTRA_KINDS = ("$batch/masters", "$batch/exceptions", "$batch/instances", "instances")
+
+
+def sparse_series(n: int, latency_ms: int) -> list[tuple[str, str, str, str]]:
+    """Three sessions over S series read only through sparse delta rows (E1)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows: list[tuple[str, str, str, str]] = [("series", str(n), "", "weekly, 8 occurrences")]
+    with Sandbox() as sb, TemporaryDirectory() as tmp:
+        mailbox = f"ana@{DOMAIN}"
+        sb.graph.add_user(mailbox)
+        uid = sb.salesforce.add_user(mailbox)
+        day = (now + timedelta(days=2)).replace(hour=9, minute=0, second=0)
+        masters = [
+            sb.graph.create_event(mailbox, _series_body(day + timedelta(minutes=40 * i), i)).id
+            for i in range(n)
+        ]
+        # X7's guard would hold the S cancellations for confirmation: lifted for the benchmark.
+        org = OrgSettings(internal_domains=(DOMAIN,), recurring_sync=True, mass_delete_guard=10**6)
+        users = (UserConfig(mailbox=mailbox, salesforce_user_id=uid),)
+        cfg = sb.config(data_dir=Path(tmp), org=org, users=users)
+        store = StateStore(cfg.storage.url())
+        store.migrate()
+        cal, crm = build_calendar(cfg), build_crm(cfg)
+        sb.graph.faults.latency_ms = latency_ms
+        sb.salesforce.faults.latency_ms = latency_ms
+        w0, w1 = now - timedelta(days=1), now + timedelta(days=90)
+
+        def occurrence(mid: str, k: int) -> str:
+            return cal.instances(mailbox, mid, w0, w1)[k].id
+
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("first session (share)", lambda: None),
+            ("one occurrence edited in each", lambda: [
+                sb.graph.update_event(mailbox, occurrence(m, 2), {"subject": "Edited"})
+                for m in masters]),
+            ("one occurrence cancelled in each", lambda: [
+                sb.graph.delete_event(mailbox, occurrence(m, 4)) for m in masters]),
+        ]  # fmt: skip
+        for label, act in steps:
+            act()
+            cal.calls.reset()
+            inner0 = sb.graph.stats["$batch> GET /users/{id}/events/{id}"]
+            t0 = time.perf_counter()
+            [r] = run_sync(cfg, store=store, calendar=cal, crm=crm, now=now)
+            wall = time.perf_counter() - t0
+            g = cal.calls.snapshot()
+            extra = sum(g.get(k, 0) for k in ("$batch/exceptions", "$batch/instances",
+                                              "instances"))  # fmt: skip
+            reads = sb.graph.stats["$batch> GET /users/{id}/events/{id}"] - inner0
+            exc = n if "edited" in label else 0  # exceptions read by id (the rest: masters)
+            master_calls = math.ceil((reads - exc) / GRAPH_BATCH)
+            floor = 2 * math.ceil(n / GRAPH_BATCH) + math.ceil(exc / GRAPH_BATCH)
+            changed = 8 * n if label.startswith("first") else n
+            rows.append((label, f"{wall:.2f} s", "", (
+                f"created {r.outcome.created}, updated {r.outcome.updated}, "
+                f"deleted {r.outcome.deleted}")))  # fmt: skip
+            rows.append(
+                ("  delta calls", str(g.get("delta", 0)), str(math.ceil(changed / PAGE)), "")
+            )
+            rows.append(("  series reads (extra calls)", str(extra + master_calls),
+                         str(floor), "masters + exceptions + /instances, in $batch"))  # fmt: skip
+            rows.append(("    by kind", ", ".join(
+                f"{k} {v}" for k, v in sorted(g.items()) if k in EXTRA_KINDS or k == "delta")
+                + f", $batch of masters {master_calls}", "", ""))  # fmt: skip
+        cal.close()
+        crm.close()
+        store.dispose()
+    return rows
+
+
 def table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     print(f"\n{title}")
     w = max(len(r[0]) for r in rows)
@@ -184,9 +276,13 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--series", type=int, default=40)
     a = ap.parse_args()
     table(f"First session: 1 user, {a.items} eligible items", first_session(a.items, a.latency_ms))
     table(f"No-change session: {a.users} users", no_change(a.users, a.latency_ms))
+    table(
+        f"Series from sparse delta rounds: {a.series} series", sparse_series(a.series, a.latency_ms)
+    )
 
 
 if __name__ == "__main__":

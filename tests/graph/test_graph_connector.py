@@ -274,7 +274,10 @@ def test_batch_writes_cost_one_call_per_20_and_patch_only_changed_fields(sandbox
 def test_batch_inner_429s_are_resent_after_their_retry_after(sandbox, sleeps) -> None:
     sandbox.state.faults.throttle_next = 5
     sandbox.state.faults.retry_after = 0.04
-    client = sandbox.client(sleeps=sleeps)
+    # Setup: a parallel batch, and the mailbox's concurrency limit lifted to 10, so that only
+    # the injected throttling answers 429 (E3's concurrency 429s: test_batch_concurrency_*).
+    sandbox.state.faults.max_concurrency = 10
+    client = sandbox.client(sleeps=sleeps, batch_mode="parallel")
     drafts = [
         ItemDraft(
             subject=f"t{i}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -43,6 +44,7 @@ from crmcal.domain.calendar import (
     ShowAs,
     WeekIndex,
 )
+from crmcal.rules.mapping import all_day_dates
 
 A1: dict[str, Any] = {
     "@odata.etag": 'W/"Qk1xY2hhbmdla2V5MDAx"',
@@ -273,3 +275,38 @@ def test_error_codes_map_onto_the_tree(status: int, code: str, cls: type, catego
     )
     assert isinstance(err, cls) and isinstance(err, category)
     assert err.status == status and err.code == code and err.request_id == "r1"
+
+
+# -- issue 16: only what Graph always sends is required (E1); all-day dates as written (E2) ----
+
+
+def test_Y3_E1_only_id_start_end_are_required() -> None:
+    """Nothing is rejected for a missing optional field: a row with id, start and end parses."""
+    row = {
+        "id": "AAMkAocc=",
+        "start": {"dateTime": "2026-03-02T09:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-03-02T09:30:00.0000000", "timeZone": "UTC"},
+    }
+    item = item_from_graph("ana@contoso.example", row)
+    assert (item.ical_uid, item.change_key, item.subject, item.categories) == ("", "", "", ())
+    assert item.organizer is None and item.attendees == ()
+    for drop in ("id", "start", "end"):
+        with pytest.raises(MappingError):
+            item_from_graph("ana@contoso.example", {k: v for k, v in row.items() if k != drop})
+
+
+@pytest.mark.parametrize(
+    "label", ["UTC", "Tokyo Standard Time", "Hawaiian Standard Time", "Line Islands Standard Time"]
+)
+def test_E2_all_day_bounds_are_the_dates_written_whatever_the_zone_label(label: str) -> None:
+    row = {
+        "id": "AAMkAallday=",
+        "isAllDay": True,
+        "start": {"dateTime": "2026-10-19T00:00:00.0000000", "timeZone": label},
+        "end": {"dateTime": "2026-10-20T00:00:00.0000000", "timeZone": label},
+    }
+    item = item_from_graph("ana@contoso.example", row)
+    assert item.start == datetime(2026, 10, 19, tzinfo=UTC)
+    assert item.end == datetime(2026, 10, 20, tzinfo=UTC)
+    for zone in ("America/New_York", "Asia/Tokyo", "Pacific/Kiritimati", "Pacific/Honolulu"):
+        assert all_day_dates(item, ZoneInfo(zone)) == (date(2026, 10, 19), 1)

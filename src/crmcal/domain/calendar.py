@@ -146,11 +146,13 @@ class Item:
     mailbox: str
     """The address of the mailbox this copy lives in."""
     ical_uid: str
-    """The GUID (per occurrence for series)."""
+    """The GUID (per occurrence for series); "" when Graph did not send it (sparse delta rows,
+    E1)."""
     change_key: str
     subject: str
     start: datetime
-    """Aware, UTC. For all-day items, midnight of the first day in the item's zone."""
+    """Aware, UTC. For all-day items read from Graph, midnight UTC of the first day as written
+    (E2: the date, not an instant); `rules.mapping.all_day_dates` reads it."""
     end: datetime
     start_time_zone: str = "UTC"
     """The zone the item was created in (`originalStartTimeZone`), usually a Windows name."""

@@ -130,11 +130,23 @@ def show_as(s: ShowAs) -> EventShowAs:
 
 
 def all_day_dates(item: Item, tz: tzinfo | None) -> tuple[date, int]:
-    """First day and number of days of an all-day item, in the item's own zone."""
-    zone = tz or UTC
-    first = item.start.astimezone(zone).date()
-    last = item.end.astimezone(zone).date()
+    """First day and number of days of an all-day item.
+
+    The Graph connector gives all-day bounds as midnight UTC of the dates written (E2: Graph
+    answers midnight-to-midnight in the request's zone, the date is never an instant), so those
+    are taken as they are, never converted again. Bounds at another instant (an item built at
+    midnight of a zone) are read in `tz`, the item's zone."""
+    if _utc_midnight(item.start) and _utc_midnight(item.end):
+        first, last = item.start.astimezone(UTC).date(), item.end.astimezone(UTC).date()
+    else:
+        zone = tz or UTC
+        first, last = item.start.astimezone(zone).date(), item.end.astimezone(zone).date()
     return first, max((last - first).days, 1)
+
+
+def _utc_midnight(dt: datetime) -> bool:
+    u = dt.astimezone(UTC)
+    return (u.hour, u.minute, u.second, u.microsecond) == (0, 0, 0, 0)
 
 
 def event_from_item(

@@ -1,7 +1,8 @@
 """Series in one session (issue 7): gather what `sync.series` decides on, run its actions.
 
 Reads, per session and only when series are in play: the masters of the series the delta touched
-(one `$batch`), each such series' occurrences in the window (`/instances`, one call per series)
+(one `$batch`; delta sends occurrences and exceptions sparse and no masters, E1), those series'
+occurrences in the window (`/instances`, 20 series per `$batch`)
 and the linked Salesforce series' occurrence Events (one query per kind). Writes go through the
 engine's `Executor` (journaled, O5), then the `series` rows are recorded.
 """
@@ -49,6 +50,14 @@ class SeriesCalendar(Protocol):
     def instances(
         self, mailbox: str, master_id: str, start: datetime, end: datetime
     ) -> list[Item]: ...
+
+
+class SeriesBatchCalendar(Protocol):
+    """Several series' occurrences at once (`GraphClient.instances_many`, in `$batch`)."""
+
+    def instances_many(
+        self, mailbox: str, master_ids: Sequence[str], start: datetime, end: datetime
+    ) -> Mapping[str, Sequence[Item] | Exception]: ...
 
 
 class SeriesCrm(Protocol):
@@ -213,6 +222,15 @@ def run_series(
         )
 
     out_log: list[str] = []
+    read: dict[str, Sequence[Item] | Exception] = {}
+
+    def prefetch(master_ids: Sequence[str]) -> None:
+        """The occurrences of several series in `$batch` (E1: delta sends them sparse, so they
+        are read here; 20 series per call where the calendar can batch them)."""
+        want = [m for m in master_ids if m not in read]
+        if want and hasattr(calendar, "instances_many"):
+            many = cast(SeriesBatchCalendar, calendar)
+            read.update(many.instances_many(mailbox, want, ctx.window.start, ctx.window.end))
 
     def instances_of(case: SeriesCase) -> SeriesCase:
         m = case.master
@@ -220,13 +238,17 @@ def run_series(
             return case
         if not hasattr(calendar, "instances"):
             return case
-        cal = cast(SeriesCalendar, calendar)
+        got = read.get(m.id)
         try:
-            items = tuple(cal.instances(mailbox, m.id, ctx.window.start, ctx.window.end))
+            if isinstance(got, Exception):
+                raise got
+            if got is None:
+                cal = cast(SeriesCalendar, calendar)
+                got = cal.instances(mailbox, m.id, ctx.window.start, ctx.window.end)
         except ItemError as exc:  # this series only; its occurrences are judged next time
             out_log.append(f"{m.id}: occurrences not read: {exc}")
             return case
-        return replace(case, instances=items, instances_read=True)
+        return replace(case, instances=tuple(got), instances_read=True)
 
     live = [
         c for c in cases.values()
@@ -240,6 +262,7 @@ def run_series(
         and (c.master is None or c.master.is_cancelled)
     ]  # fmt: skip
     if live or gone:  # one read of the Salesforce occurrences for both
+        prefetch([c.master_id for c in live])
         sf_rows = _rows(crm, [c.link for c in (*live, *gone) if c.link is not None], ctx)
         for c in live:
             assert c.link is not None
@@ -270,6 +293,10 @@ def run_series(
     if fresh:
         sf_rows = _rows(crm, fresh, ctx)
         planner2 = SeriesPlanner(ctx, search, org.recurrence_format)
+        prefetch([
+            lk.master_id for lk in fresh
+            if lk.master_id in masters and masters[lk.master_id].type is ItemType.SERIES_MASTER
+        ])  # fmt: skip
         for lk in fresh:
             master = masters.get(lk.master_id)
             if master is None:

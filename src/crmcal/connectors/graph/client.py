@@ -8,6 +8,7 @@ nothing here knows which one it talks to. Retries follow the injected `RetryPoli
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import ssl
 import threading
@@ -57,6 +58,7 @@ from crmcal.domain.calendar import (
     ItemError,
     ItemPatch,
     ItemRemoved,
+    ItemType,
 )
 
 K = TypeVar("K")
@@ -147,8 +149,18 @@ class GraphClient:
         token_provider: TokenProvider | str | None = None,
         verify: bool | str = True,
         timeout: float = 30.0,
+        prefer_timezone: str | None = None,
+        batch_mode: str = "sequential",
     ) -> None:
         self.graph_url = graph_url.rstrip("/")
+        self.prefer_timezone = prefer_timezone
+        if batch_mode not in ("sequential", "parallel"):
+            raise ValueError("batch_mode is 'sequential' or 'parallel'")
+        self.batch_mode = batch_mode
+        """How `$batch` calls run inside Graph: chained by `dependsOn` (one in flight, no
+        concurrency 429s) or in parallel (inner 429s past 4 per mailbox, retried; E3)."""
+        """Sent as `Prefer: outlook.timezone` on reads when set; Graph then answers in that
+        zone (else UTC). Either way all-day dates come out right (E2, `parse_all_day`)."""
         self.retry = retry or RetryPolicy()
         self.page_size = page_size
         self.max_concurrency_per_mailbox = max_concurrency_per_mailbox
@@ -214,6 +226,12 @@ class GraphClient:
                 self._sems[key] = sem
         with sem:
             yield
+
+    def _prefer(self, *, paged: bool) -> str:
+        parts = [f"odata.maxpagesize={self.page_size}"] if paged else []
+        if self.prefer_timezone:
+            parts.append(f'outlook.timezone="{self.prefer_timezone}"')
+        return ", ".join(parts)
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.graph_url + path
@@ -301,7 +319,7 @@ class GraphClient:
     def _pages(
         self, url: str, *, mailbox: str, kind: str, params: Mapping[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
-        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        headers = {"Prefer": self._prefer(paged=True)}
         next_url: str | None = url
         first = True
         while next_url:
@@ -324,37 +342,66 @@ class GraphClient:
 
     # -- batch ------------------------------------------------------------------------------------
 
-    def batch(self, mailbox: str, requests: Sequence[BatchRequest]) -> dict[str, BatchResponse]:
+    def batch(
+        self, mailbox: str, requests: Sequence[BatchRequest], *, kind: str = "$batch"
+    ) -> dict[str, BatchResponse]:
         """Run requests through `$batch` (20 per call); inner 429/5xx are resent after their own
-        `Retry-After` until the retry policy gives up. Returns the last response for every id."""
+        `Retry-After` until the retry policy gives up. Returns the last response for every id.
+
+        Graph runs a batch's inner requests together unless `dependsOn` chains them, and counts
+        them against the mailbox's 4 concurrent requests, so a parallel batch of 20 to one
+        mailbox lands about 4 and throttles the rest with inner 429s (E3,
+        microsoft-graph-docs#2886). So by default (`batch_mode="sequential"`) each call's
+        requests are chained, the documented "fully sequential" form: one in flight at a time,
+        20 per HTTP call. A chained request after a failed one gets 424 without running; it is
+        resent, rechained, at once. A round in which some requests landed does not use up an
+        attempt, so the batch drains however the mailbox throttles, bounded by `len(requests)`
+        such rounds plus the policy's attempts and `max_total_wait`. Only requests answered
+        429/5xx/424 are resent (none of them ran; 5xx as before), so each write lands once."""
         policy = self.retry
         results: dict[str, BatchResponse] = {}
         pending = list(requests)
         attempt = 0
         waited = 0.0
-        while pending:
+        rounds = 0
+        while pending and rounds <= len(requests) + policy.max_attempts:
+            rounds += 1
             attempt += 1
             for chunk in chunks(pending, MAX_BATCH):
                 r = self._call(
                     "POST",
                     "/$batch",
                     mailbox=mailbox,
-                    kind="$batch",
-                    json={"requests": [q.to_json() for q in chunk]},
+                    kind=kind,
+                    json={"requests": self._batch_json(chunk)},
                 )
                 results.update(parse_batch_response(self._json(r), chunk))
-            retry = [q for q in pending if policy.should_retry(results[q.id].status, attempt)]
+            throttled = [q for q in pending if policy.should_retry(results[q.id].status, attempt)]
+            skipped = [q for q in pending if results[q.id].status == 424 and not q.depends_on]
+            retry = [q for q in pending if q in throttled or q in skipped]
             if not retry:
                 break
-            waits = [results[q.id].retry_after for q in retry]
-            known = [w for w in waits if w is not None]
-            d = policy.delay(attempt, max(known) if known else None)
-            if waited + d > policy.max_total_wait:
-                break
-            policy.sleep(d)
-            waited += d
+            if len(retry) < len(pending):  # progress: not a failed attempt
+                attempt -= 1
+            if throttled:
+                waits = [results[q.id].retry_after for q in throttled]
+                known = [w for w in waits if w is not None]
+                d = policy.delay(max(attempt, 1), max(known) if known else None)
+                if waited + d > policy.max_total_wait:
+                    break
+                policy.sleep(d)
+                waited += d
             pending = retry
         return results
+
+    def _batch_json(self, chunk: Sequence[BatchRequest]) -> list[dict[str, Any]]:
+        """The inner requests, chained by `dependsOn` in sequential mode (callers' own
+        `depends_on` chains are kept as they are)."""
+        out = [q.to_json() for q in chunk]
+        if self.batch_mode == "sequential" and not any(q.depends_on for q in chunk):
+            for prev, cur in itertools.pairwise(out):
+                cur["dependsOn"] = [prev["id"]]
+        return out
 
     def _write(
         self,
@@ -409,10 +456,11 @@ class GraphClient:
         url = cursor or start_url
         full_resync = False
         restarts = 0
-        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        headers = {"Prefer": self._prefer(paged=True)}
         items: dict[str, Item] = {}
         removed: dict[str, ItemRemoved] = {}
         errors: dict[str, ItemError] = {}
+        sparse: set[str] = set()
         while True:
             try:
                 r = self._call("GET", url, mailbox=mailbox, kind="delta", headers=headers)
@@ -424,6 +472,7 @@ class GraphClient:
                 items.clear()
                 removed.clear()
                 errors.clear()
+                sparse.clear()
                 url = start_url
                 continue
             body = self._json(r)
@@ -432,12 +481,15 @@ class GraphClient:
                 raise GraphBadResponse("delta page without a value array")
             for obj in value:
                 self._delta_entry(mailbox, obj, items, removed, errors)
+                if isinstance(obj, dict) and "subject" not in obj and "@removed" not in obj:
+                    sparse.add(str(obj.get("id")))  # E1: a sparse occurrence or exception row
             next_link = body.get("@odata.nextLink")
             if isinstance(next_link, str) and next_link:
                 url = next_link
                 continue
             delta_link = body.get("@odata.deltaLink")
             if isinstance(delta_link, str) and delta_link:
+                self._hydrate_exceptions(mailbox, items, errors, sparse)
                 return CalendarChanges(
                     mailbox=mailbox,
                     items=tuple(items.values()),
@@ -447,6 +499,31 @@ class GraphClient:
                     errors=tuple(errors.values()),
                 )
             raise GraphBadResponse("delta page has neither @odata.nextLink nor @odata.deltaLink")
+
+    def _hydrate_exceptions(
+        self,
+        mailbox: str,
+        items: dict[str, Item],
+        errors: dict[str, ItemError],
+        sparse: set[str],
+    ) -> None:
+        """Delta sends exceptions sparse (E1): only id, type, seriesMasterId, start and end. An
+        exception's own subject, categories and body matter (R2: an occurrence given the
+        category is an exception; R5), so they are read by id in `$batch` (20 per call, one
+        call for most rounds). Sparse occurrences are left as they are: an occurrence has
+        nothing of its own beyond its times, the series engine reads its master."""
+        ids = [i.id for i in items.values() if i.type is ItemType.EXCEPTION and i.id in sparse]
+        if not ids:
+            return
+        got, bad = self.fetch_items(mailbox, ids, kind="$batch/exceptions")
+        full = {i.id: i for i in got}
+        for item_id in ids:
+            if item_id in full:
+                items[item_id] = full[item_id]
+            else:  # gone since the round (the next one tombstones it) or unreadable
+                items.pop(item_id, None)
+        for e in bad:
+            errors[e.item_id] = e
 
     @staticmethod
     def _delta_entry(
@@ -523,7 +600,9 @@ class GraphClient:
             return True
         raise error_from_text(r.status_code, r.text, context="GET groups/events")
 
-    def fetch_items(self, mailbox: str, ids: Sequence[str]) -> tuple[list[Item], list[ItemError]]:
+    def fetch_items(
+        self, mailbox: str, ids: Sequence[str], *, kind: str = "$batch"
+    ) -> tuple[list[Item], list[ItemError]]:
         """Items by id via `$batch`, with crmcal's Salesforce-id property expanded. Missing items
         are left out; malformed ones and refused requests are returned as errors."""
         reqs = [
@@ -532,10 +611,11 @@ class GraphClient:
                 method="GET",
                 url=f"{self._user(mailbox)}/events/{quote(item_id, safe='')}"
                 f"?$expand={SALESFORCE_PROPERTY_EXPAND}",
+                headers={"Prefer": self._prefer(paged=False)} if self.prefer_timezone else {},
             )
             for i, item_id in enumerate(ids)
         ]
-        answers = self.batch(mailbox, reqs) if reqs else {}
+        answers = self.batch(mailbox, reqs, kind=kind) if reqs else {}
         items: list[Item] = []
         errors: list[ItemError] = []
         for i, item_id in enumerate(ids):
@@ -584,6 +664,43 @@ class GraphClient:
         return [
             item_from_graph(mailbox, o) for o in self._pages(url, mailbox=mailbox, kind="instances")
         ]
+
+    def instances_many(
+        self, mailbox: str, master_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Item] | GraphError]:
+        """`instances` of several series in `$batch` (20 per call instead of one call each);
+        a page that goes on is followed with its nextLink. A series whose read failed on its
+        own maps to its error (judged next session); throttling past the policy raises."""
+        window = f"startDateTime={_utc_query(start)}&endDateTime={_utc_query(end)}"
+        prefer = {"Prefer": self._prefer(paged=True)}
+        reqs = [
+            BatchRequest(
+                str(i),
+                "GET",
+                f"{self._user(mailbox)}/events/{quote(mid, safe='')}/instances?{window}",
+                headers=prefer,
+            )
+            for i, mid in enumerate(master_ids)
+        ]
+        answers = self.batch(mailbox, reqs, kind="$batch/instances") if reqs else {}
+        out: dict[str, list[Item] | GraphError] = {}
+        for i, mid in enumerate(master_ids):
+            a = answers[str(i)]
+            if not a.ok or not isinstance(a.body, dict):
+                err = a.error(f"instances of {mid}")
+                if not isinstance(err, GraphItemError):
+                    raise err
+                out[mid] = err
+                continue
+            rows = [v for v in a.body.get("value") or [] if isinstance(v, dict)]
+            link = a.body.get("@odata.nextLink")
+            if isinstance(link, str) and link:
+                rows += list(self._pages(link, mailbox=mailbox, kind="instances"))
+            try:
+                out[mid] = [item_from_graph(mailbox, o) for o in rows]
+            except MappingError as e:
+                out[mid] = GraphItemError(f"instances of {mid}: {e.reason}")
+        return out
 
     # -- writing ----------------------------------------------------------------------------------
 

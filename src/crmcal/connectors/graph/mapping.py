@@ -1,7 +1,9 @@
 """Graph event JSON ⇄ `crmcal.domain` types, at the edge (api-facts A1, A2, A7, A13).
 
-Reading is strict about what the engine relies on (id, start, end, zones, enums) and turns anything
-malformed into a `MappingError` that the client reports per item (SPEC Y3).
+Reading requires only what Graph always sends, including the sparse occurrence and exception rows
+of calendarView/delta (E1: `id`, `type`, `seriesMasterId`, `start`, `end`); every other property
+is optional. What is present but malformed becomes a `MappingError` that the client reports per
+item (SPEC Y3).
 """
 
 from __future__ import annotations
@@ -93,6 +95,17 @@ def parse_datetime_tz(value: object, item_id: str, name: str) -> datetime:
             raise MappingError(item_id, f"{name}.timeZone is not a known zone: {tzname[:60]!r}")
         dt = dt.replace(tzinfo=zi)
     return dt.astimezone(UTC)
+
+
+def parse_all_day(value: object, item_id: str, name: str) -> datetime:
+    """An all-day bound: the date written in `dateTime`, as midnight UTC. Graph returns all-day
+    items midnight to midnight in the zone of the request (`Prefer: outlook.timezone`, else
+    UTC) whatever zone they were made in, so the date is never an instant to convert (E2;
+    microsoft-graph-docs#1802, docs-contrib #471, #6459)."""
+    parse_datetime_tz(value, item_id, name)  # same checks as any dateTimeTimeZone
+    assert isinstance(value, Mapping)
+    written = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+    return datetime(written.year, written.month, written.day, tzinfo=UTC)
 
 
 def parse_offset_datetime(value: object, item_id: str, name: str) -> datetime | None:
@@ -217,6 +230,15 @@ def salesforce_id_from(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _etag_key(etag: object) -> str:
+    """The change key inside `@odata.etag` (`W/"DwAAABYAAAC…"`, the same value as `changeKey`
+    on a full event); sparse delta rows carry only the etag (E1)."""
+    if not isinstance(etag, str):
+        return ""
+    v = etag[2:] if etag.startswith("W/") else etag
+    return v.strip('"')
+
+
 def item_from_graph(mailbox: str, obj: Mapping[str, Any]) -> Item:
     """One Graph event as an `Item`; raises `MappingError` for malformed input (Y3)."""
     raw_id = obj.get("id")
@@ -226,8 +248,10 @@ def item_from_graph(mailbox: str, obj: Mapping[str, Any]) -> Item:
     bad_text = lone_surrogate_at(obj)
     if bad_text is not None:
         raise MappingError(iid, f"{bad_text} is not valid Unicode text")
-    start = parse_datetime_tz(obj.get("start"), iid, "start")
-    end = parse_datetime_tz(obj.get("end"), iid, "end")
+    all_day = _bool(obj, "isAllDay", iid)
+    when = parse_all_day if all_day else parse_datetime_tz
+    start = when(obj.get("start"), iid, "start")
+    end = when(obj.get("end"), iid, "end")
     if end < start:
         raise MappingError(iid, "end is before start")
     start_tz = obj.get("originalStartTimeZone")
@@ -260,14 +284,16 @@ def item_from_graph(mailbox: str, obj: Mapping[str, Any]) -> Item:
     return Item(
         id=iid,
         mailbox=mailbox,
-        ical_uid=_str(obj, "iCalUId", iid),
-        change_key=_str(obj, "changeKey", iid, ""),
+        # Optional: delta sends occurrences and exceptions without it (E1), and the documented
+        # delta examples leave it out of single items too (concepts/delta-query-events.md).
+        ical_uid=_str(obj, "iCalUId", iid, ""),
+        change_key=_str(obj, "changeKey", iid, "") or _etag_key(obj.get("@odata.etag")),
         subject=_str(obj, "subject", iid, ""),
         start=start,
         end=end,
         start_time_zone=start_tz if isinstance(start_tz, str) and start_tz else "UTC",
         end_time_zone=end_tz if isinstance(end_tz, str) and end_tz else "UTC",
-        is_all_day=_bool(obj, "isAllDay", iid),
+        is_all_day=all_day,
         organizer=_email(obj.get("organizer")),
         attendees=_attendees(obj.get("attendees"), iid),
         is_organizer=_bool(obj, "isOrganizer", iid, True),

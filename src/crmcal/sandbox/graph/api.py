@@ -257,7 +257,10 @@ def _select(req: ApiRequest, obj: JSON) -> JSON:
 
 
 def _window(req: ApiRequest) -> tuple[datetime, datetime]:
-    s, e = req.query.get("startDateTime"), req.query.get("endDateTime")
+    # Query option names are case-insensitive in Graph: the documented delta example sends
+    # `startdatetime`/`enddatetime` (api/event-delta.md, concepts/delta-query-events.md).
+    q = {k.lower(): v for k, v in req.query.items()}
+    s, e = q.get("startdatetime"), q.get("enddatetime")
     if not s or not e:
         raise bad_request(
             "This request requires a time window specified by the query string parameters "
@@ -457,7 +460,7 @@ def calendar_view_delta(state: GraphState, req: ApiRequest, p: dict[str, str]) -
     )
 
     def render(m: Mailbox, i: Instance) -> JSON:
-        return state.render(m, i, tz=tz, body_type=bt)
+        return state.render_delta(m, i, tz=tz, body_type=bt)
 
     skip = req.query.get("$skiptoken")
     if skip:
@@ -510,8 +513,11 @@ def add_category(state: GraphState, req: ApiRequest, p: dict[str, str]) -> ApiRe
     name = body.get("displayName")
     if not isinstance(name, str):
         raise bad_request("displayName is required.")
-    cat = state.add_category(p["user"], name, str(body.get("color", "none")))
-    return ApiResponse(201, dict(cat))
+    mb = state.mailbox(p["user"])
+    cat = state.add_category(mb.key, name, str(body.get("color", "none")))
+    # As printed in api/outlookuser-post-mastercategories.md: with its @odata.context.
+    ctx = _context(req, f"users('{mb.id}')/outlook/masterCategories/$entity")
+    return ApiResponse(201, {"@odata.context": ctx, **cat})
 
 
 def _category(state: GraphState, p: dict[str, str]) -> tuple[Mailbox, JSON]:
@@ -641,7 +647,10 @@ def add_attachment(state: GraphState, req: ApiRequest, p: dict[str, str]) -> Api
     )
     if isinstance(body.get("contentId"), str):
         att.content_id = str(body["contentId"])
-    return ApiResponse(201, _attachment_json(att, with_bytes=True))
+    # As printed in api/event-post-attachments.md: with its @odata.context.
+    eid = quote(p["eid"], safe="")
+    ctx = _context(req, f"users('{mb.id}')/events('{eid}')/attachments/$entity")
+    return ApiResponse(201, {"@odata.context": ctx, **_attachment_json(att, with_bytes=True)})
 
 
 def _store_attachment(

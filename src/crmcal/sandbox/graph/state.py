@@ -195,6 +195,9 @@ class Faults:
     rate_window_s: float = 600.0
     max_concurrency: int = 4
     """Concurrent requests per mailbox (Outlook: 4, A10)."""
+    batch_parallel: bool = True
+    """`$batch` inner requests not chained by `dependsOn` run together and count against
+    `max_concurrency` together (E3, decision 0071). False: one at a time, as before."""
 
 
 @dataclass
@@ -1249,6 +1252,7 @@ class GraphState:
             zi = timezones.zoneinfo_for(tz)
             if zi is not None:
                 zone_label = tz
+        start_json, end_json = self._times_json(rec, start, end, zi, zone_label)
         body = p.get("body") or {"contentType": "html", "content": ""}
         content = str(body.get("content", ""))
         ctype = body.get("contentType", "html")
@@ -1293,14 +1297,8 @@ class GraphState:
             "hideAttendees": p.get("hideAttendees", False),
             "responseStatus": dict(p.get("responseStatus", {"response": "none", "time": NEVER})),
             "body": {"contentType": ctype, "content": content},
-            "start": {
-                "dateTime": fmt_local(start.astimezone(zi) if zi else start),
-                "timeZone": zone_label,
-            },
-            "end": {
-                "dateTime": fmt_local(end.astimezone(zi) if zi else end),
-                "timeZone": zone_label,
-            },
+            "start": start_json,
+            "end": end_json,
             "location": dict(p.get("location", {})),
             "locations": [dict(x) for x in p.get("locations", [])],
             "recurrence": (
@@ -1326,6 +1324,55 @@ class GraphState:
         if rec.raw_override:
             out.update(rec.raw_override)
         return out
+
+    def _times_json(
+        self,
+        rec: EventRecord,
+        start: datetime,
+        end: datetime,
+        zi: ZoneInfo | None,
+        zone_label: str,
+    ) -> tuple[JSON, JSON]:
+        """`start`/`end` as `dateTimeTimeZone` in the request's zone (`Prefer: outlook.timezone`,
+        else UTC). An all-day item is midnight to midnight *in that zone* on the dates it was
+        written with, whatever zone it was made in: the date is never an instant converted
+        (E2; Microsoft in microsoft-graph-docs#1802 "by design", docs-contrib #471, #6459)."""
+        if rec.props.get("isAllDay"):
+            made_in = self._series_zone_for(rec.recurrence, rec)
+            first = start.astimezone(made_in).date()
+            days = max((end.astimezone(made_in).date() - first).days, 1)
+            last = first + timedelta(days=days)
+            return (
+                {"dateTime": f"{first.isoformat()}T00:00:00.0000000", "timeZone": zone_label},
+                {"dateTime": f"{last.isoformat()}T00:00:00.0000000", "timeZone": zone_label},
+            )
+        return (
+            {"dateTime": fmt_local(start.astimezone(zi) if zi else start), "timeZone": zone_label},
+            {"dateTime": fmt_local(end.astimezone(zi) if zi else end), "timeZone": zone_label},
+        )
+
+    def render_delta(
+        self,
+        mb: Mailbox,
+        inst: Instance,
+        *,
+        tz: str | None = None,
+        body_type: str | None = None,
+    ) -> JSON:
+        """A calendarView/delta row as Graph sends it (E1). Occurrences and exceptions carry only
+        `@odata.type`, `@odata.etag`, `id`, `seriesMasterId`, `type`, `start` and `end` (seen by
+        users in microsoft-graph-docs#1716, #7632, #22197, docs-contrib #34, #5602; "by design"
+        in microsoft-graph-docs#2182); a client reads the rest from the master or `/instances`.
+        Single items come with their properties. Every row has `@odata.type`."""
+        full = self.render(mb, inst, tz=tz, body_type=body_type)
+        if inst.occurrence_start is None and inst.record.kind == "singleInstance":
+            return {"@odata.type": "#microsoft.graph.event", **full}
+        sparse: JSON = {"@odata.type": "#microsoft.graph.event"}
+        for k in ("@odata.etag", "id", "seriesMasterId", "type", "start", "end"):
+            sparse[k] = full.get(k)
+        if inst.record.raw_override:
+            sparse.update(inst.record.raw_override)
+        return sparse
 
     # -- delta ------------------------------------------------------------------------------------
 
