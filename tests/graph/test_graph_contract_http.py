@@ -961,6 +961,8 @@ def test_O4_lifecycle_missed_notification(sandbox) -> None:
 
     @hook.post("/life")
     async def life(request: Request) -> Response:
+        if "validationToken" in request.query_params:  # E4: Graph validates this URL too
+            return PlainTextResponse(request.query_params["validationToken"])
         got.append(await request.json())
         arrived.set()
         return Response(status_code=202)

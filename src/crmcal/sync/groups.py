@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from sqlalchemy import delete, select
 
 from crmcal.connectors.errors import AuthError, ConnectorError
@@ -398,19 +397,20 @@ def delegated_calendar(cfg: Config) -> GraphClient | None:
     """G2: a Graph client acting with the configured delegated refresh token (None without)."""
     from crmcal.connectors.graph.auth import DelegatedRefreshToken
     from crmcal.connectors.graph.client import GraphClient
+    from crmcal.connectors.tls import verify_of
 
     g = cfg.graph
     token, secret = g.delegated_token(), g.secret()
     if token is None or not g.configured:
         return None
-    http = httpx.Client(timeout=30.0)
+    verify = verify_of(g.ca_bundle)
     provider = DelegatedRefreshToken(
         tenant_id=g.tenant_id,
         client_id=g.client_id,
         client_secret=secret.get_secret_value() if secret else "",
         refresh_token=token.get_secret_value(),
         authority_url=g.authority_url,
-        http=http,
+        verify=verify,
     )
     return GraphClient(
         tenant_id=g.tenant_id,
@@ -418,7 +418,7 @@ def delegated_calendar(cfg: Config) -> GraphClient | None:
         client_secret="",
         authority_url=g.authority_url,
         graph_url=g.graph_url,
-        http=http,
+        verify=verify,
         token_provider=provider,
     )
 

@@ -22,7 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crmcal.sandbox.graph import api, oidc
+from crmcal.sandbox.graph import api, control, oidc, subscriptions
+from crmcal.sandbox.graph import mail as _mail  # noqa: F401  (registers POST .../sendMail)
 from crmcal.sandbox.graph.api import ApiRequest, ApiResponse, error_body
 from crmcal.sandbox.graph.state import Faults, GraphApiError, GraphState, Instance, Mailbox
 
@@ -67,10 +68,15 @@ class _Runtime:
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
+        self.deliveries = subscriptions.DeliveryLog()
 
     def http(self) -> httpx.AsyncClient:
+        """Graph's own client for validation and notification POSTs (3 s per notification,
+        10 s for validation, set per request). It trusts the system store and, through
+        `SSL_CERT_FILE`, whatever the environment adds (a notification URL over https with the
+        sandbox CA's certificate)."""
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=10.0)
+            self.client = httpx.AsyncClient(timeout=3.0)
         return self.client
 
 
@@ -94,8 +100,10 @@ def create_app(state: GraphState | None = None) -> FastAPI:
                 st.stats[
                     "_notifications.delivered" if r.status_code < 300 else "_notifications.failed"
                 ] += 1
+                rt.deliveries.add(url, payload, r.status_code)
             except httpx.HTTPError:
                 st.stats["_notifications.failed"] += 1
+                rt.deliveries.add(url, payload, None)
 
         task = asyncio.get_running_loop().create_task(post())
         rt.tasks.add(task)
@@ -418,30 +426,18 @@ def create_app(state: GraphState | None = None) -> FastAPI:
             sub = api.parse_subscription(st, req)
         except GraphApiError as e:
             return _json_response(e.status, error_body(e.code, e.message))
-        token = (
-            "Validation: Testing client application reachability for subscription Request-Id: "
-            f"{uuid.uuid4()}"
-        )
-        ok = False
-        try:
-            r = await rt.http().post(
-                sub.notification_url,
-                params={"validationToken": token},
-                headers={"Content-Type": "text/plain; charset=utf-8"},
-                timeout=10.0,
-            )
-            ok = r.status_code == 200 and r.text == token
-        except httpx.HTTPError:
-            ok = False
-        if not ok:
-            return _json_response(
-                400,
-                error_body(
-                    "InvalidRequest",
-                    "Subscription validation request failed. Notification endpoint must respond "
-                    "with 200 OK to validation request.",
-                ),
-            )
+        # E4: the notification URL and the lifecycle URL both pass the handshake, or no
+        # subscription (subscriptions.py has the documented rules).
+        for url in (sub.notification_url, sub.lifecycle_url):
+            if not url:
+                continue
+            why = await subscriptions.validate_endpoint(rt.http(), url)
+            if why is not None:
+                st.stats["_subscriptions.validation_failed"] += 1
+                return _json_response(
+                    400,
+                    error_body("InvalidRequest", f"{subscriptions.VALIDATION_FAILED} ({why})"),
+                )
         st.add_subscription(sub)
         return _json_response(201, api.subscription_json(st, sub))
 
@@ -493,6 +489,7 @@ def create_app(state: GraphState | None = None) -> FastAPI:
     async def reset() -> Response:
         st.reset()
         st.faults = Faults()
+        rt.deliveries.items.clear()
         return _json_response(204, None)
 
     @app.get("/_sandbox/users")
@@ -573,11 +570,28 @@ def create_app(state: GraphState | None = None) -> FastAPI:
         body, _ = await read_json(request)
         event = body.get("lifecycleEvent") if isinstance(body, dict) else None
         try:
-            st.lifecycle_event(subscription_id, str(event))
+            subscriptions.queue_lifecycle(st, subscription_id, str(event))
         except GraphApiError as e:
             return _json_response(e.status, error_body(e.code, e.message))
         flush_outbox()
         return _json_response(202, None)
+
+    @app.get("/_sandbox/subscriptions")
+    async def list_subs() -> Response:
+        return _json_response(
+            200, {"value": [api.subscription_json(st, x) for x in st.subscriptions.values()]}
+        )
+
+    @app.get("/_sandbox/notifications")
+    async def notifications() -> Response:
+        return _json_response(200, rt.deliveries.json())
+
+    @app.delete("/_sandbox/notifications")
+    async def clear_notifications() -> Response:
+        rt.deliveries.items.clear()
+        return _json_response(204, None)
+
+    control.mount(app, st, _json_response, read_json)
 
     @app.get("/_sandbox/faults")
     async def get_faults() -> Response:
