@@ -124,7 +124,9 @@ def _fresh(state: GraphState) -> None:
 @pytest.fixture(scope="module")
 def _server() -> Iterator[tuple[GraphState, str]]:
     state = GraphState()
-    with ServerThread(create_app(state), tls=process_tls()) as srv:
+    app = create_app(state)
+    app.state.trust_webhook_ca(str(process_tls().ca))  # hooks in tests: https, sandbox CA
+    with ServerThread(app, tls=process_tls()) as srv:
         yield state, srv.url
 
 

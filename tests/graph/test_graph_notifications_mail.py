@@ -23,6 +23,7 @@ from crmcal.connectors.graph.errors import GraphError
 from crmcal.sandbox.graph import subscriptions
 from crmcal.sandbox.graph.mail import parse_send_mail
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import process_tls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,7 +81,7 @@ def hook() -> Iterator[Hook]:
         h.arrived.set()
         return Response(status_code=202)
 
-    with ServerThread(app) as srv:
+    with ServerThread(app, tls=process_tls()) as srv:
         h.url = srv.url
         yield h
 

@@ -5,8 +5,8 @@ adds mailboxes and Salesforce users, seeds records and invitations, acts as a us
 faults and lifecycle events, and reads counters and sent mail. Each emulator publishes these
 routes at `GET /_sandbox/openapi.json`, separate from the real API paths (which are documented by
 Microsoft and Salesforce). tests/integration/test_sandbox_product.py checks that every
-`/_sandbox/` route either app serves is listed here and in docs/sandbox.md, and replays each
-example below against a running sandbox.
+`/_sandbox/` route either app serves is listed here, in each OpenAPI document and in
+docs/sandbox.md, and replays the examples that need no ids from earlier answers.
 """
 
 from __future__ import annotations
@@ -227,12 +227,12 @@ SALESFORCE: tuple[ControlRoute, ...] = (
     ControlRoute(
         "POST",
         "/_sandbox/validation-rules/{sobject}",
-        "Add a validation rule (condition in the emulator's formula subset).",
+        "Add a validation rule: records matching the condition (a SOQL WHERE clause) are refused.",
         request={
-            "name": "NoSecret",
-            "condition": "CONTAINS(Subject, 'secret')",
-            "message": "No secrets",
-            "fields": ["Subject"],
+            "name": "AtMostEightHours",
+            "condition": "DurationInMinutes > 480",
+            "message": "At most 8 hours",
+            "fields": ["DurationInMinutes"],
         },
         params={"sobject": "Event"},
     ),

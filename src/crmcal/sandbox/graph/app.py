@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 import uuid
 from dataclasses import asdict, fields
@@ -69,14 +70,18 @@ class _Runtime:
         self.tasks: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
         self.deliveries = subscriptions.DeliveryLog()
+        self.extra_ca: str | None = None
 
     def http(self) -> httpx.AsyncClient:
         """Graph's own client for validation and notification POSTs (3 s per notification,
-        10 s for validation, set per request). It trusts the system store and, through
-        `SSL_CERT_FILE`, whatever the environment adds (a notification URL over https with the
-        sandbox CA's certificate)."""
+        10 s for validation, set per request). Like Microsoft's, it trusts the public CAs; with
+        `trust_webhook_ca(path)` also the sandbox CA, so a webhook served with the sandbox's
+        certificate (tests, `crmcal serve` behind nothing) is reachable over https."""
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=3.0)
+            ctx = ssl.create_default_context()
+            if self.extra_ca:
+                ctx.load_verify_locations(cafile=self.extra_ca)
+            self.client = httpx.AsyncClient(timeout=3.0, verify=ctx)
         return self.client
 
 
@@ -86,6 +91,12 @@ def create_app(state: GraphState | None = None) -> FastAPI:
     app = FastAPI(title="crmcal Graph sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.graph = st
     rt = _Runtime()
+
+    def trust_webhook_ca(path: str) -> None:
+        rt.extra_ca = path
+        rt.client = None
+
+    app.state.trust_webhook_ca = trust_webhook_ca
     oidc_provider = oidc.mount(app, st)  # OpenID Connect sign-in (dashboard)
 
     # -- helpers -------------------------------------------------------------------------------
