@@ -477,7 +477,7 @@ def sandbox(
             t.add_row("ca_bundle", info["ca_bundle"])
             console.print(t)
             if not users:
-                console.print(adding_users_help(sb, write_config), markup=False, highlight=False)
+                print(adding_users_help(sb, write_config))  # plain: lines stay copy-pasteable
             console.print(f"Try: crmcal sync --config {write_config}   (Ctrl-C stops the sandbox)")
         while True:
             time.sleep(3600)

@@ -142,6 +142,24 @@ def test_E4_documented_subscription_request_replayed(sandbox, hook) -> None:
     assert r.json()["clientState"] == "<secretClientState>"
 
 
+def test_E4_create_subscription_example_replayed(sandbox, hook) -> None:
+    doc = fixture("notifications/create-subscription-example.json")
+    req = dict(doc["request"])
+    req |= {
+        "notificationUrl": f"{hook.url}/create-n",
+        "resource": f"users/{sandbox.ANA}/events",
+        "expirationDateTime": exp(),
+    }
+    r = sandbox.http().post("/subscriptions", json=req)
+    assert r.status_code == doc["status"], r.text
+    got = r.json()
+    assert set(doc["response"]) <= set(got)
+    same = ("@odata.context", "changeType", "clientState", "latestSupportedTlsVersion",
+            "notificationContentType")  # fmt: skip
+    assert {k: got[k] for k in same} == {k: doc["response"][k] for k in same}
+    assert got["resource"] == req["resource"] and got["notificationUrl"] == req["notificationUrl"]
+
+
 def test_E4_change_and_lifecycle_notifications_have_the_documented_shape(sandbox, hook) -> None:
     g = sandbox.http()
     sub = subscribe(g, sandbox, hook, "shape-n", "shape-life").json()

@@ -799,7 +799,8 @@ def subscription_json(state: GraphState, s: Subscription) -> JSON:
         "encryptionCertificate": None,
         "encryptionCertificateId": None,
         "notificationUrlAppId": None,
-        "notificationContentType": None,
+        # the default content type, as the create-subscription example prints it
+        "notificationContentType": "application/json",
     }
 
 
