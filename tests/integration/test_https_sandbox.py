@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import json
 import ssl
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
 
 from crmcal.config import Config, load_config
 from crmcal.connectors.errors import ConnectorError
 from crmcal.connectors.graph import GraphTokenError, MsalTokenProvider
 from crmcal.connectors.graph.auth import DelegatedRefreshToken, default_token_provider
 from crmcal.sandbox.runtime import GRAPH_CLIENT_ID, Sandbox, adding_users_help
+from crmcal.sandbox.server import ServerThread
 from crmcal.sandbox.tls import CA_FILE, make_tls
 from crmcal.service.runner import build_calendar, build_crm, run_sync
 from crmcal.state import StateStore
@@ -176,3 +181,44 @@ def test_sandbox_no_seed_config_works_once_users_exist(tmp_path: Path, no_env_ca
             assert res.error is None and res.status == SessionStatus.SUCCEEDED, res.error
         finally:
             store.dispose()
+
+
+def test_graph_emulator_trusts_webhooks_served_with_the_sandbox_ca(no_env_ca: None) -> None:
+    """E4: webhooks must be https; the Graph emulator trusts the sandbox CA (as Graph trusts a
+    public one) without help from the environment, and refuses a certificate from another CA."""
+    hook = FastAPI()
+
+    @hook.post("/n")
+    async def n(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.query_params.get("validationToken", ""))
+
+    with Sandbox() as s, ServerThread(hook, tls=s.tls) as good:
+        s.graph.add_user("ana@contoso.example")
+        tok = s.graph.issue_token(GRAPH_CLIENT_ID)
+        ctx = s.tls.context()
+
+        def subscribe(url: str) -> httpx.Response:
+            return httpx.post(
+                f"{s.graph_url}/v1.0/subscriptions",
+                headers={"Authorization": f"Bearer {tok}"},
+                verify=ctx,
+                json={
+                    "changeType": "updated",
+                    "notificationUrl": url,
+                    "resource": "/users/ana@contoso.example/events",
+                    "expirationDateTime": (datetime.now(UTC) + timedelta(days=1)).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"
+                    ),
+                    "clientState": "cs",
+                },
+            )
+
+        ok = subscribe(good.url + "/n")
+        assert ok.status_code == 201, ok.text
+        assert subscribe(good.url.replace("https://", "http://") + "/n").status_code == 400
+        with (
+            tempfile.TemporaryDirectory() as d,
+            ServerThread(hook, tls=make_tls(Path(d))) as other,
+        ):
+            r = subscribe(other.url + "/n")
+            assert r.status_code == 400 and "ConnectError" in r.json()["error"]["message"]

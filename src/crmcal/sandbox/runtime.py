@@ -57,7 +57,9 @@ class Sandbox:
         self.graph.add_app(GRAPH_CLIENT_ID, self.graph_secret)
         self.salesforce.add_client(self.sf_client_id, secret=self.sf_secret)
         w = self.wrap or (lambda a: a)
-        self._graph_srv = ServerThread(w(graph_app(self.graph)), port=self.port_graph, tls=self.tls)
+        gapp = graph_app(self.graph)
+        gapp.state.trust_webhook_ca(str(self.tls.ca))  # webhooks served with the sandbox CA
+        self._graph_srv = ServerThread(w(gapp), port=self.port_graph, tls=self.tls)
         self._sf_srv = ServerThread(
             w(salesforce_app(self.salesforce)), port=self.port_salesforce, tls=self.tls
         )
