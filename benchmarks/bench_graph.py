@@ -24,6 +24,7 @@ from crmcal.connectors.retry import RetryPolicy
 from crmcal.domain.calendar import ItemDraft, ItemPatch
 from crmcal.sandbox.graph import GraphState, create_app
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import process_tls
 
 W0 = datetime(2026, 3, 1, tzinfo=UTC)
 W1 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -61,6 +62,9 @@ def event(i: int) -> dict[str, Any]:
     }
 
 
+TLS = process_tls()  # the emulator is served over https, as Graph is (api-facts E5)
+
+
 def token(url: str, st: GraphState) -> str:
     r = httpx.post(
         f"{url}/{st.tenant_id}/oauth2/v2.0/token",
@@ -70,6 +74,7 @@ def token(url: str, st: GraphState) -> str:
             "scope": "https://graph.microsoft.com/.default",
             "grant_type": "client_credentials",
         },
+        verify=TLS.context(),
     )
     return str(r.json()["access_token"])
 
@@ -88,10 +93,14 @@ def throughput(quick: bool) -> None:
     requests = 1500 if quick else 6000
     threads = 16
     rows: list[list[Any]] = []
-    with ServerThread(create_app(st)) as srv:
+    with ServerThread(create_app(st), tls=TLS) as srv:
         tok = token(srv.url, st)
         local = [
-            httpx.Client(base_url=srv.url + "/v1.0", headers={"Authorization": "Bearer " + tok})
+            httpx.Client(
+                base_url=srv.url + "/v1.0",
+                headers={"Authorization": "Bearer " + tok},
+                verify=TLS.context(),
+            )
             for _ in range(threads)
         ]
         links: dict[str, str] = {}
@@ -183,13 +192,14 @@ def _one_setting(
     st = GraphState()
     st.faults.latency_ms = latency_ms
     mb = st.add_user("ana@contoso.example").address
-    with ServerThread(create_app(st)) as srv:
+    with ServerThread(create_app(st), tls=TLS) as srv:
         client = GraphClient(
             tenant_id=st.tenant_id,
             client_id=st.client_id,
             client_secret=st.client_secret,
             authority_url=srv.url,
             graph_url=srv.url + "/v1.0",
+            verify=str(TLS.ca),
             page_size=page_size,
             retry=RetryPolicy(max_attempts=10, max_total_wait=600),
         )

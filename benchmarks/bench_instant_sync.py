@@ -71,12 +71,12 @@ def main() -> None:
 
             event_of = {r.item_id: r.event_id for r in s.scalars(select(LinkRow)) if r.event_id}
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        base = f"https://127.0.0.1:{port}"  # Graph calls webhooks over https only (E4)
         svc = WebService(cfg, store, calendar=calendar, crm=crm)
         app = create_app(cfg, store, service=svc, public_url=base)
         web: Web = app.state.web
         assert web.instant is not None
-        with ServerThread(app, port=port):
+        with ServerThread(app, port=port, tls=sb.tls):
             web.start(subscribe=False)
             problems = web.instant.ensure_all()
             assert not problems, problems
@@ -85,7 +85,9 @@ def main() -> None:
             token = sb.graph.issue_token(GRAPH_CLIENT_ID)
             lat: list[float] = []
             sf_calls0 = crm.total_calls
-            with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as h:
+            with httpx.Client(
+                headers={"Authorization": f"Bearer {token}"}, verify=sb.tls.context()
+            ) as h:
                 for n, item_id in enumerate(ids):
                     eid = event_of[item_id]
                     subject = f"Meeting {n} (edited)"

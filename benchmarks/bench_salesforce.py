@@ -23,6 +23,9 @@ from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.domain.crm import CrmEvent
 from crmcal.sandbox.salesforce import SalesforceOrg, create_app
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import process_tls
+
+TLS = process_tls()  # the emulator is served over https, as Salesforce is
 
 N = 1000
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
@@ -76,7 +79,7 @@ def throughput(base: str, token: str, org: SalesforceOrg) -> list[list[str]]:
     ]
     rows: list[list[str]] = []
     for name, fn, n, threads in cases:
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+        with httpx.Client(base_url=base, headers=headers, timeout=60, verify=TLS.context()) as c:
             fn(c).raise_for_status()
             t = time.perf_counter()
             if threads == 1:
@@ -154,17 +157,18 @@ def main() -> None:
         serialization.NoEncryption(),
     )  # fmt: skip
     org.add_client("bench-app", public_key_pem=pub.decode())
-    with ServerThread(create_app(org)) as srv:
+    with ServerThread(create_app(org), tls=TLS) as srv:
         other = org.add_user("throughput@corp.example")
         token = org.issue_token(other)  # its Events don't show in the connector's reads below
         table(
-            "Emulator throughput (plain HTTP on 127.0.0.1, no injected latency)",
+            "Emulator throughput (https on 127.0.0.1, no injected latency)",
             ["request", "n", "req/s", "ms/req"],
             throughput(srv.url, token, org),
         )
         with SalesforceClient(
             login_url=srv.url, client_id="bench-app", auth="jwt", username="bench@corp.example",
-            private_key=pem, retry=RetryPolicy(), http=httpx.Client(timeout=60),
+            private_key=pem, retry=RetryPolicy(),
+            http=httpx.Client(timeout=60, verify=TLS.context()),
         ) as client:  # fmt: skip
             for latency in (0.0, args.latency_ms):
                 table(

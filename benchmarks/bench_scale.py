@@ -29,6 +29,7 @@ import math
 import multiprocessing as mp
 import os
 import resource
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,6 +112,7 @@ def _emulators(conn: Connection, users: int, items: int) -> None:
             "salesforce_url": sb.salesforce_url,
             "sf_client_id": sb.sf_client_id,
             "sf_secret": sb.sf_secret,
+            "ca_bundle": str(sb.tls.ca),  # both emulators are https, signed by this CA
             "users": people,
         }
     )
@@ -134,17 +136,22 @@ class Org:
     conn: Connection
 
     def latency(self, ms: float) -> None:
+        v = self.verify()
         httpx.put(
-            f"{self.info['graph_url']}/_sandbox/faults", json={"latency_ms": ms}
+            f"{self.info['graph_url']}/_sandbox/faults", json={"latency_ms": ms}, verify=v
         ).raise_for_status()
         httpx.post(
-            f"{self.info['salesforce_url']}/_sandbox/faults", json={"latency_ms": ms}
+            f"{self.info['salesforce_url']}/_sandbox/faults", json={"latency_ms": ms}, verify=v
         ).raise_for_status()
+
+    def verify(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.info["ca_bundle"])
 
     def calls(self) -> tuple[int, int]:
         """API requests the emulators served so far (Graph, Salesforce), tokens left out."""
-        g = httpx.get(f"{self.info['graph_url']}/_sandbox/stats").json()
-        sf = httpx.get(f"{self.info['salesforce_url']}/_sandbox/stats").json()
+        v = self.verify()
+        g = httpx.get(f"{self.info['graph_url']}/_sandbox/stats", verify=v).json()
+        sf = httpx.get(f"{self.info['salesforce_url']}/_sandbox/stats", verify=v).json()
         sf_total = sum(int(v) for k, v in sf["requests"].items() if "token" not in k.lower())
         return int(g["total"]), sf_total
 
@@ -162,12 +169,14 @@ class Org:
                 client_secret=SecretStr(i["graph_secret"]),
                 authority_url=i["graph_url"],
                 graph_url=f"{i['graph_url']}/v1.0",
+                ca_bundle=Path(i["ca_bundle"]),
             ),
             salesforce=SalesforceConfig(
                 login_url=i["salesforce_url"],
                 auth=SalesforceAuth.CLIENT_CREDENTIALS,
                 client_id=i["sf_client_id"],
                 client_secret=SecretStr(i["sf_secret"]),
+                ca_bundle=Path(i["ca_bundle"]),
             ),
             scheduler=SchedulerConfig(global_concurrency=concurrency),
             org=OrgSettings(internal_domains=(DOMAIN,)),

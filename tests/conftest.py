@@ -15,12 +15,26 @@ from pathlib import Path
 
 import pytest
 
+from crmcal.sandbox.tls import process_tls
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CRMCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+SANDBOX_TLS = process_tls()
+"""One CA and server certificate for the whole test process: every emulator in the suite is served
+over https with it (made once, ~20 ms)."""
+
+# Plain clients a test makes without thought (httpx's SSL_CERT_FILE, requests' REQUESTS_CA_BUNDLE)
+# trust the sandbox CA, as a developer's shell would after `crmcal sandbox`. crmcal itself never
+# relies on this: its connectors get an SSLContext made from the configured `ca_bundle` only, and
+# tests/integration/test_https_sandbox.py proves it with these variables unset.
+os.environ["SSL_CERT_FILE"] = str(SANDBOX_TLS.ca)
+os.environ["REQUESTS_CA_BUNDLE"] = str(SANDBOX_TLS.ca)
 
 
 def services_required() -> bool:

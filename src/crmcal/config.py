@@ -121,6 +121,12 @@ class GraphConfig(_Section):
     delegated_refresh_token_file: Path | None = Field(
         default=None, description="A file that holds the delegated refresh token."
     )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM file of the CA certificates trusted for the token authority, Graph and "
+        "the Entra ID sign-in, instead of the system store (a TLS-inspecting proxy's CA; the "
+        "sandbox writes its own `sandbox-ca.pem`). Unset: the system's trusted CAs.",
+    )
 
     @field_validator("authority_url", "graph_url")
     @classmethod
@@ -167,6 +173,11 @@ class SalesforceConfig(_Section):
         default="68.0",
         pattern=r"^\d{2}\.\d$",
         description="REST API version; the org must serve it (checked once per process).",
+    )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM file of the CA certificates trusted for Salesforce (login and instance "
+        "URLs) instead of the system store; the sandbox writes its own. Unset: the system's CAs.",
     )
 
     @field_validator("login_url")

@@ -74,7 +74,12 @@ def test_i1_m2_y2_dashboard_in_a_browser(dash: Dash) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # The Graph emulator's sign-in page is https with the sandbox CA's certificate; the
+        # browser trusts exactly that server key, as a person would after importing the CA.
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", f"--ignore-certificate-errors-spki-list={_sandbox_spki()}"],
+        )
         try:
             ctx = browser.new_context(viewport=LAPTOP)
             page = ctx.new_page()
@@ -167,3 +172,20 @@ def test_i1_m2_y2_dashboard_in_a_browser(dash: Dash) -> None:
     saved = [e for e in w.events() if e.subject == "Quarterly review"]
     assert [(e.who_id, e.what_id) for e in saved] == [(who, opp)]
     assert target
+
+
+def _sandbox_spki() -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)) of the sandbox server certificate (Chromium's pin)."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from crmcal.sandbox.tls import process_tls
+
+    cert = x509.load_pem_x509_certificate(process_tls().cert.read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()

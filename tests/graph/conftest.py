@@ -1,7 +1,8 @@
 """Fixtures: the Graph emulator on 127.0.0.1 (uvicorn in a thread) and clients pointed at it.
 
 One server per test module serves a `GraphState` that is reset before every test, so tests stay
-independent and the suite stays fast.
+independent and the suite stays fast. It is served over https with the sandbox CA (one per test
+process, `crmcal.sandbox.tls.process_tls`), which every client here trusts explicitly.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 
 from crmcal.connectors.graph import GraphClient
 from crmcal.connectors.retry import RetryPolicy
-from crmcal.sandbox.graph import Faults, GraphState, create_app, self_signed_cert
+from crmcal.sandbox.graph import Faults, GraphState, create_app
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import SandboxTls, make_tls, process_tls
 
 ANA = "ana@contoso.example"
 BO = "bo@contoso.example"
@@ -41,6 +43,7 @@ class Sandbox:
 
     state: GraphState
     url: str
+    tls: SandboxTls = field(default_factory=process_tls)
     ANA = ANA
     BO = BO
     CY = CY
@@ -62,6 +65,11 @@ class Sandbox:
     def graph_url(self) -> str:
         return self.url + "/v1.0"
 
+    @property
+    def ca(self) -> str:
+        """The CA bundle path that clients pass as `verify`."""
+        return str(self.tls.ca)
+
     def token(self) -> str:
         r = httpx.post(
             f"{self.url}/{self.state.tenant_id}/oauth2/v2.0/token",
@@ -71,6 +79,7 @@ class Sandbox:
                 "scope": "https://graph.microsoft.com/.default",
                 "grant_type": "client_credentials",
             },
+            verify=self.tls.context(),
         )
         assert r.status_code == 200, r.text
         return str(r.json()["access_token"])
@@ -78,7 +87,9 @@ class Sandbox:
     def http(self) -> httpx.Client:
         """A plain httpx client with a valid bearer token, base URL = Graph v1.0."""
         return httpx.Client(
-            base_url=self.graph_url, headers={"Authorization": "Bearer " + self.token()}
+            base_url=self.graph_url,
+            headers={"Authorization": "Bearer " + self.token()},
+            verify=self.tls.context(),
         )
 
     def client(
@@ -99,7 +110,7 @@ class Sandbox:
             graph_url=self.graph_url,
             retry=policy,
             page_size=page_size,
-            **kw,  # type: ignore[arg-type]
+            **({"verify": self.ca} | kw),  # type: ignore[arg-type]
         )
 
 
@@ -113,7 +124,9 @@ def _fresh(state: GraphState) -> None:
 @pytest.fixture(scope="module")
 def _server() -> Iterator[tuple[GraphState, str]]:
     state = GraphState()
-    with ServerThread(create_app(state)) as srv:
+    app = create_app(state)
+    app.state.trust_webhook_ca(str(process_tls().ca))  # hooks in tests: https, sandbox CA
+    with ServerThread(app, tls=process_tls()) as srv:
         yield state, srv.url
 
 
@@ -126,17 +139,25 @@ def sandbox(_server: tuple[GraphState, str]) -> Sandbox:
 
 @pytest.fixture(scope="module")
 def _tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GraphState, str, Path]]:
-    cert, key = self_signed_cert(tmp_path_factory.mktemp("tls"))
+    """A server with a CA of its own (not the process one): tests that a client trusts exactly
+    the bundle it is given."""
+    tls = make_tls(tmp_path_factory.mktemp("tls"))
     state = GraphState()
-    with ServerThread(create_app(state), ssl_certfile=str(cert), ssl_keyfile=str(key)) as srv:
-        yield state, srv.url, cert
+    with ServerThread(create_app(state), tls=tls) as srv:
+        yield state, srv.url, tls.ca
 
 
 @pytest.fixture
 def tls_sandbox(_tls_server: tuple[GraphState, str, Path]) -> tuple[Sandbox, Path]:
-    state, url, cert = _tls_server
+    state, url, ca = _tls_server
     _fresh(state)
-    return Sandbox(state, url), cert
+    return Sandbox(state, url, make_tls_of(ca)), ca
+
+
+def make_tls_of(ca: Path) -> SandboxTls:
+    return SandboxTls(
+        ca, ca.with_name("sandbox-server-cert.pem"), ca.with_name("sandbox-server-key.pem")
+    )
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from crmcal.domain.calendar import (
     Sensitivity,
 )
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import process_tls
 
 W0 = datetime(2026, 3, 1, tzinfo=UTC)
 W1 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -444,7 +445,7 @@ def test_O4_subscriptions_create_renew_delete(sandbox) -> None:
         arrived.set()
         return Response(status_code=202)
 
-    with ServerThread(hook) as hs:
+    with ServerThread(hook, tls=process_tls()) as hs:
         client = sandbox.client()
         now = datetime.now(UTC)
         sub = client.create_subscription(

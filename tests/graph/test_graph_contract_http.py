@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from crmcal.sandbox.graph import create_app
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import process_tls
 
 WINDOW = {"startDateTime": "2026-03-01T00:00:00Z", "endDateTime": "2026-04-01T00:00:00Z"}
 LOCAL_DT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}$")
@@ -766,7 +767,7 @@ def test_O4_subscription_validation_and_notifications_with_client_state(sandbox)
     async def refuse() -> Response:
         return Response(status_code=500)
 
-    with ServerThread(hook) as hs:
+    with ServerThread(hook, tls=process_tls()) as hs:
         g = sandbox.http()
         now = datetime.now(UTC)
         exp = (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -961,11 +962,13 @@ def test_O4_lifecycle_missed_notification(sandbox) -> None:
 
     @hook.post("/life")
     async def life(request: Request) -> Response:
+        if "validationToken" in request.query_params:  # E4: Graph validates this URL too
+            return PlainTextResponse(request.query_params["validationToken"])
         got.append(await request.json())
         arrived.set()
         return Response(status_code=202)
 
-    with ServerThread(hook) as hs:
+    with ServerThread(hook, tls=process_tls()) as hs:
         g = sandbox.http()
         exp = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         sub = g.post(

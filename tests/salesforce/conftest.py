@@ -1,28 +1,25 @@
-"""Fixtures: one HTTPS Salesforce emulator per test session (self-signed cert made here), a fresh
-org per test, and clients pointed at it (our connector, simple-salesforce, raw httpx)."""
+"""Fixtures: one HTTPS Salesforce emulator per test session (served with the sandbox CA's
+certificate, crmcal.sandbox.tls), a fresh org per test, and clients pointed at it (our connector,
+simple-salesforce as shipped, raw httpx)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from simple_salesforce import Salesforce
 
 from crmcal.connectors.retry import RetryPolicy
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.sandbox.salesforce import SalesforceOrg, create_app
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import process_tls
 
 CLIENT_ID = "3MVG9crmcal.test.app"
 CLIENT_SECRET = "s3cr3t-for-tests"
@@ -31,12 +28,15 @@ USERNAME = "alice@corp.example"
 
 @dataclass(frozen=True)
 class Tls:
+    """The sandbox CA (`ca`, what clients trust) and the server's certificate and key."""
+
     cert: str
     key: str
+    ca: str
 
     @property
     def context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.cert)
+        return ssl.create_default_context(cafile=self.ca)
 
 
 @dataclass(frozen=True)
@@ -50,35 +50,10 @@ def _rsa() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    key = _rsa()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    d: Path = tmp_path_factory.mktemp("tls")
-    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (d / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    return Tls(str(d / "cert.pem"), str(d / "key.pem"))
+def tls() -> Tls:
+    """The process's sandbox CA and server certificate (crmcal.sandbox.tls), made once."""
+    t = process_tls()
+    return Tls(str(t.cert), str(t.key), str(t.ca))
 
 
 @pytest.fixture(scope="session")
@@ -162,9 +137,24 @@ def sf(org: SalesforceOrg, server: ServerThread, tls: Tls, token: str) -> Iterat
     """simple-salesforce with a session id and instance URL (api-facts D6)."""
     session = requests.Session()
     session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides verify
-    session.verify = tls.cert
+    session.verify = tls.ca
     yield Salesforce(instance_url=server.url, session_id=token, session=session, version="62.0")
     session.close()
+
+
+@pytest.fixture
+def sf_unmodified(
+    org: SalesforceOrg,
+    server: ServerThread,
+    tls: Tls,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Salesforce:
+    """simple-salesforce exactly as a user runs it: `Salesforce(instance_url=..., session_id=...)`,
+    no session of ours, nothing patched. It trusts the sandbox CA the documented requests way,
+    the `REQUESTS_CA_BUNDLE` environment variable (api-facts D6)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca)
+    return Salesforce(instance_url=server.url, session_id=token, version="68.0")
 
 
 @pytest.fixture

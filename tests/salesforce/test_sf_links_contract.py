@@ -6,12 +6,10 @@ URL) with simple-salesforce, unmodified, against the emulator (E6, E7, E8)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
@@ -24,14 +22,11 @@ VERSION = "68.0"
 
 
 @pytest.fixture
-def sfc(org: SalesforceOrg, server: Any, tls: Any, token: str) -> Iterator[Salesforce]:
-    """The one place these tests build their simple-salesforce client (swap it for an https
-    fixture with a local CA when one exists): session id + instance URL (api-facts D6)."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = tls.cert
-    yield Salesforce(instance_url=server.url, session_id=token, session=session, version=VERSION)
-    session.close()
+def sfc(sf_unmodified: Salesforce) -> Salesforce:
+    """The one place these tests get their simple-salesforce client: unmodified, over https,
+    trusting the sandbox CA through REQUESTS_CA_BUNDLE (tests/salesforce/conftest.py)."""
+    assert sf_unmodified.sf_version == VERSION
+    return sf_unmodified
 
 
 def _seed(org: SalesforceOrg) -> dict[str, str]:

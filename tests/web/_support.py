@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from crmcal.config import Config
 from crmcal.domain import OrgSettings
 from crmcal.sandbox.server import ServerThread, free_port
+from crmcal.sandbox.tls import process_tls
 from crmcal.state import StateStore
 from crmcal.web import accounts
 from crmcal.web.app import Web, create_app
@@ -73,7 +74,10 @@ def serve(w: World, *, instant_sync: bool = False) -> Iterator[Dash]:
     """The dashboard over `w` (its users must exist already)."""
     w.org = OrgSettings(internal_domains=(DOMAIN,), instant_sync=instant_sync)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    # O4: Graph calls webhooks over https only, so with instant sync the dashboard is served
+    # with the sandbox CA's certificate (the emulator trusts it like a public one)
+    tls = process_tls() if instant_sync else None
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     cfg: Config = w.config()
     cfg = cfg.model_copy(update={"web": cfg.web.model_copy(update={"admins": (ADMIN_MAIL,)})})
     if w.store is None:
@@ -88,7 +92,7 @@ def serve(w: World, *, instant_sync: bool = False) -> Iterator[Dash]:
     accounts.add_account(store, BOB, password="bob-pass", mailbox=BOB)
     for who in ("admin", ALICE, BOB):
         tokens[who] = accounts.issue_token(store, who)
-    server = ServerThread(app, port=port).start()
+    server = ServerThread(app, port=port, tls=tls).start()
     web: Web = app.state.web
     web.start(subscribe=False)
     try:

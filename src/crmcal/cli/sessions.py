@@ -180,7 +180,7 @@ def sandbox(
     """Run the Microsoft Graph and Salesforce emulators on 127.0.0.1 until Ctrl-C."""
     import time
 
-    from crmcal.sandbox.runtime import Sandbox, write_config_toml
+    from crmcal.sandbox.runtime import Sandbox, adding_users_help
 
     sb = Sandbox(port_graph=port_graph, port_salesforce=port_salesforce).start()
     try:
@@ -191,10 +191,12 @@ def sandbox(
 
             d = seed_demo(sb)
             users, org = d.users, d.org
-        write_config.parent.mkdir(parents=True, exist_ok=True)
-        cfg = sb.config(data_dir=write_config.parent / "sandbox-data", org=org, users=users)
-        write_config_toml(cfg, write_config)
-        info = sb.describe() | {"config": str(write_config), "users": [u.mailbox for u in users]}
+        sb.write_config(write_config, org=org, users=users)
+        info = sb.describe() | {
+            "config": str(write_config),
+            "ca_bundle": str(write_config.parent / "sandbox-ca.pem"),
+            "users": [u.mailbox for u in users],
+        }
         if as_json:
             print(json.dumps(info, indent=2))
         else:
@@ -204,7 +206,10 @@ def sandbox(
                     t.add_row(f"{side}.{k}", str(v))
             t.add_row("users", ", ".join(info["users"]) or "(none)")
             t.add_row("config", str(write_config))
+            t.add_row("ca_bundle", info["ca_bundle"])
             console.print(t)
+            if not users:
+                print(adding_users_help(sb, write_config))  # plain: lines stay copy-pasteable
             console.print(f"Try: crmcal sync --config {write_config}   (Ctrl-C stops the sandbox)")
         while True:
             time.sleep(3600)

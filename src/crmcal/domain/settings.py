@@ -248,8 +248,27 @@ class OrgSettings(_Frozen):
         description="I3: failed sessions in a row before a user is marked unhealthy.",
     )
     notify_unhealthy_by_email: bool = Field(default=True, description="I3: via Graph sendMail.")
+    unhealthy_mail_sender: str = Field(
+        default="",
+        description="I3: the mailbox the unhealthy-user mail is sent from (the app needs "
+        "`Mail.Send`); empty: the user's own mailbox.",
+    )
+    unhealthy_mail_admins: tuple[str, ...] = Field(
+        default=(),
+        description="I3: admins who get every unhealthy-user mail besides the user (Cc); "
+        "empty: the addresses in `web.admins`.",
+    )
 
     _norm_domains = field_validator("internal_domains")(_lower_all)
+    _norm_mail_admins = field_validator("unhealthy_mail_admins")(_lower_all)
+
+    @field_validator("unhealthy_mail_sender")
+    @classmethod
+    def _mail_sender(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", v):
+            raise ValueError(f"not an e-mail address: {v!r}")
+        return v
 
     @property
     def window_past(self) -> timedelta:

@@ -2,8 +2,10 @@
 at them. Used by `crmcal sandbox`, `crmcal demo`, the integration tests and the benchmarks.
 
 Nothing here is a shortcut for crmcal: the configuration it produces is an ordinary one (base
-URLs and credentials), and crmcal reaches the emulators over HTTP exactly as it reaches Microsoft
-365 and Salesforce.
+URLs, credentials and the CA bundle to trust), and crmcal reaches the emulators over https exactly
+as it reaches Microsoft 365 and Salesforce: both are served with a certificate signed by the
+sandbox's own CA (`crmcal.sandbox.tls`), which the configuration trusts (`graph.ca_bundle`,
+`salesforce.ca_bundle`), so msal and the production token path are the ones tested.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from crmcal.sandbox.graph.state import GraphState
 from crmcal.sandbox.salesforce.app import create_app as salesforce_app
 from crmcal.sandbox.salesforce.state import SalesforceOrg
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import CA_FILE, SandboxTls, process_tls
 
 GRAPH_CLIENT_ID = "00000000-crmc-a1sa-ndbo-x00000000001"
 
@@ -47,13 +50,19 @@ class Sandbox:
     port_salesforce: int = 0
     wrap: Callable[[Any], Any] | None = None
     """Optional ASGI middleware around both emulators (tests: count writes, kill a client)."""
+    tls: SandboxTls = field(default_factory=process_tls)
+    """The CA and server certificate both emulators are served with (one per process)."""
 
     def __post_init__(self) -> None:
         self.graph.add_app(GRAPH_CLIENT_ID, self.graph_secret)
         self.salesforce.add_client(self.sf_client_id, secret=self.sf_secret)
         w = self.wrap or (lambda a: a)
-        self._graph_srv = ServerThread(w(graph_app(self.graph)), port=self.port_graph)
-        self._sf_srv = ServerThread(w(salesforce_app(self.salesforce)), port=self.port_salesforce)
+        gapp = graph_app(self.graph)
+        gapp.state.trust_webhook_ca(str(self.tls.ca))  # webhooks served with the sandbox CA
+        self._graph_srv = ServerThread(w(gapp), port=self.port_graph, tls=self.tls)
+        self._sf_srv = ServerThread(
+            w(salesforce_app(self.salesforce)), port=self.port_salesforce, tls=self.tls
+        )
 
     @property
     def graph_url(self) -> str:
@@ -90,10 +99,14 @@ class Sandbox:
         org: OrgSettings | None = None,
         users: tuple[UserConfig, ...] = (),
         database_url: str | None = None,
+        ca_bundle: Path | None = None,
     ) -> Config:
-        """A crmcal configuration that reaches this sandbox (as a real one reaches a tenant)."""
+        """A crmcal configuration that reaches this sandbox (as a real one reaches a tenant).
+
+        It trusts `ca_bundle` (default: the process's CA file) for both sides."""
         from pydantic import SecretStr
 
+        ca = ca_bundle or self.tls.ca
         return Config(
             storage=StorageConfig(data_dir=data_dir, database_url=database_url),
             graph=GraphConfig(
@@ -102,12 +115,14 @@ class Sandbox:
                 client_secret=SecretStr(self.graph_secret),
                 authority_url=self.graph_url,
                 graph_url=f"{self.graph_url}/v1.0",
+                ca_bundle=ca,
             ),
             salesforce=SalesforceConfig(
                 login_url=self.salesforce_url,
                 auth=SalesforceAuth.CLIENT_CREDENTIALS,
                 client_id=self.sf_client_id,
                 client_secret=SecretStr(self.sf_secret),
+                ca_bundle=ca,
             ),
             web=WebConfig(  # dashboard sign-in through the emulator's OpenID Connect endpoints
                 oidc_authority=f"{self.graph_url}/{self.graph.tenant_id}/v2.0",
@@ -128,6 +143,7 @@ class Sandbox:
                 "client_id": GRAPH_CLIENT_ID,
                 "client_secret": self.graph_secret,
                 "control": f"{self.graph_url}/_sandbox/",
+                "control_openapi": f"{self.graph_url}/_sandbox/openapi.json",
             },
             "salesforce": {
                 "login_url": self.salesforce_url,
@@ -135,8 +151,50 @@ class Sandbox:
                 "client_id": self.sf_client_id,
                 "client_secret": self.sf_secret,
                 "control": f"{self.salesforce_url}/_sandbox/",
+                "control_openapi": f"{self.salesforce_url}/_sandbox/openapi.json",
             },
+            "ca_bundle": str(self.tls.ca),
         }
+
+    def write_config(
+        self,
+        path: Path,
+        *,
+        org: OrgSettings | None = None,
+        users: tuple[UserConfig, ...] = (),
+    ) -> Config:
+        """Write the sandbox's CA next to `path` (`sandbox-ca.pem`) and a config that trusts it;
+        what `crmcal sandbox` does. Returns the config written."""
+        ca = self.tls.copy_ca(path.parent / CA_FILE)
+        cfg = self.config(data_dir=path.parent / "sandbox-data", org=org, users=users, ca_bundle=ca)
+        write_config_toml(cfg, path)
+        return cfg
+
+
+def adding_users_help(sb: Sandbox, config_path: Path) -> str:
+    """What `crmcal sandbox --no-seed` prints: how to add a user on both sides and to the config.
+
+    Every step is an ordinary request to the control APIs (docs/sandbox.md) plus a `[[users]]`
+    table; tests/integration/test_https_sandbox.py runs exactly these steps."""
+    ca = (config_path.parent / CA_FILE).as_posix()
+    g, sf = sb.graph_url, sb.salesforce_url
+    return "\n".join(
+        [
+            "No users yet. Add a mailbox (Graph) and a Salesforce user, then list them in the",
+            "config (both emulators are https, signed by the sandbox CA written next to it):",
+            f"  curl --cacert {ca} -X POST {g}/_sandbox/users -H 'Content-Type: application/json' "
+            """-d '{"address": "ana@contoso.example", "displayName": "Ana Ruiz"}'""",
+            f"  curl --cacert {ca} -X POST {sf}/_sandbox/seed -H 'Content-Type: application/json' "
+            """-d '{"users": [{"email": "ana@contoso.example", "first_name": "Ana", """
+            """"last_name": "Ruiz"}]}'""",
+            'The second answer is the user\'s Id ({"users": ["005..."]}). Append to '
+            f"{config_path.as_posix()}:",
+            "  [[users]]",
+            '  mailbox = "ana@contoso.example"',
+            '  salesforce_user_id = "005..."',
+            f"Then: crmcal sync --config {config_path.as_posix()}   (docs/sandbox.md has the rest)",
+        ]
+    )
 
 
 def write_config_toml(cfg: Config, path: Path) -> None:
@@ -156,12 +214,14 @@ def write_config_toml(cfg: Config, path: Path) -> None:
         f"client_secret = {val(_secret(cfg.graph.client_secret))}",
         f"authority_url = {val(cfg.graph.authority_url)}",
         f"graph_url = {val(cfg.graph.graph_url)}",
+        *_opt("ca_bundle", cfg.graph.ca_bundle),
         "",
         "[salesforce]",
         f"login_url = {val(cfg.salesforce.login_url)}",
         f'auth = "{cfg.salesforce.auth.value}"',
         f"client_id = {val(cfg.salesforce.client_id)}",
         f"client_secret = {val(_secret(cfg.salesforce.client_secret))}",
+        *_opt("ca_bundle", cfg.salesforce.ca_bundle),
         "",
         "[web]",
         f"oidc_authority = {val(cfg.web.oidc_authority)}",
@@ -185,6 +245,10 @@ def write_config_toml(cfg: Config, path: Path) -> None:
             "",
         ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _opt(key: str, path: Path | None) -> list[str]:
+    return [f"{key} = {json.dumps(path.as_posix())}"] if path else []
 
 
 def _secret(s: Any) -> str:

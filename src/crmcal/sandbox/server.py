@@ -7,9 +7,12 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from crmcal.sandbox.tls import SandboxTls
 
 ASGIApp = Callable[..., Coroutine[Any, Any, None]]
 
@@ -25,7 +28,8 @@ class ServerThread:
     """A uvicorn server on a loopback port, started and stopped from synchronous code.
 
     Use as a context manager, or call `start()` / `stop()`. `url` is the base URL, e.g.
-    `http://127.0.0.1:53412` (or `https://...` when `ssl_certfile` is given).
+    `https://127.0.0.1:53412` with `tls` (the sandbox CA's server certificate; both emulators are
+    always served so) or `ssl_certfile`, else `http://...` (crmcal's own web server in tests).
     """
 
     def __init__(
@@ -36,10 +40,14 @@ class ServerThread:
         port: int = 0,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        tls: SandboxTls | None = None,
         log_level: str = "warning",
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        if tls is not None:
+            ssl_certfile, ssl_keyfile = str(tls.cert), str(tls.key)
+        self.tls = tls
         scheme = "https" if ssl_certfile else "http"
         self.url = f"{scheme}://{host}:{self.port}"
         config = uvicorn.Config(
@@ -66,6 +74,10 @@ class ServerThread:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        if self.tls is not None:
+            # A TLS close waits for the peer's close_notify (asyncio: up to 30 s) on every
+            # keep-alive connection a client left open; the emulators have nothing to flush.
+            self._server.force_exit = True
         self._thread.join(timeout=10)
 
     def __enter__(self) -> ServerThread:

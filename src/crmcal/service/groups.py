@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-import httpx
-
 from crmcal.config import Config
 from crmcal.connectors.graph.auth import DelegatedRefreshToken
 from crmcal.connectors.graph.client import GraphClient
+from crmcal.connectors.tls import verify_of
 from crmcal.rules.participants import Directory
 from crmcal.state import StateStore
 from crmcal.sync.groups import GroupResult, run_group_calendars
@@ -27,14 +26,14 @@ def delegated_calendar(cfg: Config) -> GraphClient | None:
     token, secret = g.delegated_token(), g.secret()
     if token is None or not g.configured:
         return None
-    http = httpx.Client(timeout=30.0)
+    verify = verify_of(g.ca_bundle)
     provider = DelegatedRefreshToken(
         tenant_id=g.tenant_id,
         client_id=g.client_id,
         client_secret=secret.get_secret_value() if secret else "",
         refresh_token=token.get_secret_value(),
         authority_url=g.authority_url,
-        http=http,
+        verify=verify,
     )
     return GraphClient(
         tenant_id=g.tenant_id,
@@ -42,7 +41,7 @@ def delegated_calendar(cfg: Config) -> GraphClient | None:
         client_secret="",
         authority_url=g.authority_url,
         graph_url=g.graph_url,
-        http=http,
+        verify=verify,
         token_provider=provider,
     )
 

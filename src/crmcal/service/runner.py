@@ -18,10 +18,12 @@ from crmcal.config import Config
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
+from crmcal.connectors.tls import verify_of
 from crmcal.domain import CrmEvent, UserConfig
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
+from crmcal.service.notify import notify_unhealthy
 from crmcal.state import StateStore
 from crmcal.state.models import LinkRow, SessionStatus, UserHealthRow
 from crmcal.sync.feeds import read_feeds
@@ -45,6 +47,7 @@ def build_calendar(cfg: Config) -> GraphClient:
         client_secret=secret.get_secret_value() if secret else "",
         authority_url=g.authority_url,
         graph_url=g.graph_url,
+        verify=verify_of(g.ca_bundle),
     )
 
 
@@ -61,6 +64,7 @@ def build_crm(cfg: Config) -> SalesforceClient:
         client_secret=secret.get_secret_value() if secret else None,
         api_version=sf.api_version,
         guid_field=cfg.org.guid_field,
+        verify=verify_of(sf.ca_bundle),
     )
 
 
@@ -92,6 +96,8 @@ class CycleReport:
     skipped: list[str] = field(default_factory=list)
     """Users whose session lock another worker held (O1: one session per user at a time)."""
     cursor_advanced: bool = False
+    notified: list[str] = field(default_factory=list)
+    """I3: users whose unhealthy mail this cycle sent."""
 
 
 def paused_mailboxes(store: StateStore) -> set[str]:
@@ -203,7 +209,9 @@ def run_cycle(
             else None
         )
     except ConnectorError as exc:  # O2/O3: the org-level read failed; every session fails
-        return CycleReport(results=_org_read_failed(store, cfg, chosen, trigger, exc))
+        failed = CycleReport(results=_org_read_failed(store, cfg, chosen, trigger, exc))
+        failed.notified = notify_unhealthy(cfg, store, calendar)  # I3
+        return failed
     report = CycleReport()
 
     def one(user: UserConfig) -> SessionResult | None:
@@ -274,6 +282,7 @@ def run_cycle(
             feeds.commit(store)
         if invitees is not None:
             invitees.commit(store)
+    report.notified = notify_unhealthy(cfg, store, calendar)  # I3: one mail per incident
     return report
 
 

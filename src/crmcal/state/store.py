@@ -101,6 +101,7 @@ _HEALTH_OK = (
         consecutive_failures=0,
         unhealthy=False,
         unhealthy_reason=None,
+        notified_at=None,  # I3: the incident is over; a new one gets its own mail
     )
     .execution_options(synchronize_session=False)
 )
@@ -405,6 +406,25 @@ class StateStore:
         with self.session() as s:
             return s.get(UserHealthRow, mailbox)
 
+    def unhealthy_to_notify(self) -> list[UserHealthRow]:
+        """I3: users marked unhealthy whose incident has had no mail yet."""
+        with self.session() as s:
+            q = select(UserHealthRow).where(
+                UserHealthRow.unhealthy.is_(True), UserHealthRow.notified_at.is_(None)
+            )
+            rows = list(s.scalars(q.order_by(UserHealthRow.mailbox)))
+            s.expunge_all()
+            return rows
+
+    def mark_unhealthy_notified(self, mailbox: str, at: datetime | None = None) -> bool:
+        """I3: the incident's mail went out; False when the user recovered meanwhile."""
+        with self.session() as s:
+            row = s.get(UserHealthRow, mailbox)
+            if row is None or not row.unhealthy:
+                return False
+            row.notified_at = at or utcnow()
+            return True
+
     def record_outcome(
         self,
         mailbox: str,
@@ -458,6 +478,7 @@ class StateStore:
             row.consecutive_failures = 0
             row.unhealthy = False
             row.unhealthy_reason = None
+            row.notified_at = None
         else:
             row.last_failure_at = now
             row.consecutive_failures = (row.consecutive_failures or 0) + 1

@@ -30,6 +30,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from crmcal import __version__
 from crmcal.config import Config
 from crmcal.connectors.errors import ConnectorError
+from crmcal.connectors.tls import verify_of
 from crmcal.domain.settings import OrgSettings, UserSettings
 from crmcal.state import StateStore
 from crmcal.state.models import IssueRow, LinkRow, SessionRow, UserHealthRow
@@ -122,6 +123,7 @@ def create_app(
             cfg.web.oidc_authority,
             cfg.web.oidc_client_id,
             sec.get_secret_value() if sec else "",
+            verify=verify_of(cfg.graph.ca_bundle),  # Entra ID sign-in: graph.ca_bundle
         )
 
     @asynccontextmanager

@@ -36,8 +36,9 @@ from crmcal.web.service import Busy, NotFound, WebService
 
 log = logging.getLogger("crmcal.web.instant")
 
-EXPIRY = timedelta(days=3)
-"""Graph allows up to 7 days for events; 3 days with renewal every hour leaves ample margin."""
+EXPIRY = timedelta(days=2)
+"""Graph's maximum for Outlook events: the stored subscription page says 4,230 minutes (under 3
+days), newer sources 10,080 (api-facts E4); 2 days, renewed a day ahead, is within both."""
 RENEW_BEFORE = timedelta(days=1)
 RENEW_EVERY_S = 3600.0
 COALESCE_S = 0.05
@@ -158,7 +159,11 @@ class InstantSync:
         return ok, bad
 
     def lifecycle(self, body: Mapping[str, Any]) -> int:
-        """Lifecycle notifications: re-authorize (renew), removed (recreate), missed (a session)."""
+        """Lifecycle notifications (E4; learn.microsoft.com/graph/change-notifications-lifecycle-
+        events): `reauthorizationRequired` renews the subscription (PATCH reauthorizes and
+        extends it at once); `subscriptionRemoved` creates a new one and asks for a delta session,
+        since changes made while it was gone were never notified; `missed` asks for a delta
+        session. Unknown subscriptions or a wrong clientState are dropped (Y2)."""
         values = body.get("value")
         if not isinstance(values, list):
             return 0
@@ -175,11 +180,18 @@ class InstantSync:
             try:
                 if event == "subscriptionRemoved":
                     self.forget(row.mailbox)
+                    self._request_session(row.mailbox)  # first: even if recreating fails
                     self.ensure(row.mailbox)
+                    self.counts["recreated"] += 1
                 elif event == "reauthorizationRequired":
                     self.ensure(row.mailbox, now=row.expires_at - RENEW_BEFORE)
+                    self.counts["reauthorized"] += 1
                 elif event == "missed":
                     self._request_session(row.mailbox)
+                    self.counts["missed"] += 1
+                else:
+                    self.counts["lifecycle_unknown"] += 1
+                    continue
             except ConnectorError as exc:
                 log.warning("lifecycle %s for %s failed: %s", event, row.mailbox, exc)
             done += 1

@@ -24,6 +24,8 @@ import httpx
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
+from crmcal.connectors.tls import ssl_verify
+
 DISCOVERY_TTL_S = 3600.0
 
 
@@ -47,11 +49,12 @@ class OidcClient:
         client_secret: str,
         *,
         http: httpx.Client | None = None,
+        verify: bool | str = True,
     ) -> None:
         self.authority = authority.rstrip("/")
         self.client_id = client_id
         self._secret = client_secret
-        self._http = http or httpx.Client(timeout=10.0)
+        self._http = http or httpx.Client(timeout=10.0, verify=ssl_verify(verify))
         self._meta: dict[str, Any] | None = None
         self._meta_at = 0.0
         self._keys: dict[str, Any] = {}

@@ -4,7 +4,6 @@ Public surface: `GraphClient`, the exception tree in `errors`, token providers i
 """
 
 from crmcal.connectors.graph.auth import (
-    HttpClientCredentials,
     MsalTokenProvider,
     StaticTokenProvider,
     TokenProvider,
@@ -50,7 +49,6 @@ __all__ = [
     "GraphThrottled",
     "GraphTimeZoneNotSupported",
     "GraphTokenError",
-    "HttpClientCredentials",
     "MsalTokenProvider",
     "StaticTokenProvider",
     "Subscription",

@@ -1,9 +1,10 @@
-"""App-only tokens for Graph: msal client credentials, or an injected provider (api-facts A14).
+"""Tokens for Graph, always through msal's `ConfidentialClientApplication` (api-facts A14, E5).
 
-msal accepts only https authorities. Production and a TLS-served sandbox use msal; a plain-http
-authority (the loopback sandbox without TLS) gets the same documented client-credentials POST from
-`HttpClientCredentials` (see docs/decisions/graph-token-over-http.md). Tokens and secrets are never
-logged or put in exception messages.
+App-only tokens come from `acquire_token_for_client`; delegated tokens for group calendars (G2)
+from `acquire_token_by_refresh_token`. The same code runs against Entra ID and against the
+sandbox: msal refuses http authorities, so the sandbox is served over https with its own CA, which
+the configuration trusts (`graph.ca_bundle`; docs/decisions/0080-https-sandbox-msal-only.md).
+Tokens and secrets are never logged or put in exception messages.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import msal
 import requests
 
@@ -148,11 +148,7 @@ class MsalTokenProvider:
                 result = app.acquire_token_for_client(scopes=[self._scope])
             except OSError as e:
                 raise GraphServiceError("token endpoint unreachable") from e
-        if not isinstance(result, dict) or "access_token" not in result:
-            err = result.get("error", "unknown") if isinstance(result, dict) else "unknown"
-            desc = result.get("error_description", "") if isinstance(result, dict) else ""
-            raise GraphTokenError(f"token request failed: {err}: {desc}", code=str(err))
-        return str(result["access_token"])
+        return _access_token(result, "token")
 
     def close(self) -> None:
         """Close msal's HTTP session (keep-alive connections to the authority)."""
@@ -173,86 +169,19 @@ class MsalTokenProvider:
         return f"MsalTokenProvider(authority={self._authority!r}, client_id={self._client_id!r})"
 
 
-class HttpClientCredentials:
-    """The documented client-credentials POST to `{authority}/{tenant}/oauth2/v2.0/token`.
-
-    Only for authorities msal refuses (plain http on loopback); caches until shortly before expiry.
-    """
-
-    def __init__(
-        self,
-        *,
-        tenant_id: str,
-        client_id: str,
-        client_secret: str,
-        authority_url: str,
-        http: httpx.Client,
-        scope: str = GRAPH_SCOPE,
-    ) -> None:
-        self._url = f"{authority_url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
-        self._client_id = client_id
-        self._secret = client_secret
-        self._scope = scope
-        self._http = http
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = threading.Lock()
-
-    what = "token"
-
-    def _grant(self) -> dict[str, str]:
-        """The grant's own form fields (besides client id, secret and scope)."""
-        return {"grant_type": "client_credentials"}
-
-    def _received(self, body: dict[str, object]) -> None:
-        """Hook for what else the token answer carries."""
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token and time.monotonic() < self._expires:
-                return self._token
-            data = {"client_id": self._client_id, "client_secret": self._secret}
-            data.update(scope=self._scope, **self._grant())
-            try:
-                r = self._http.post(self._url, data=data)
-            except httpx.HTTPError as e:
-                raise GraphServiceError("token endpoint unreachable") from e
-            try:
-                body = r.json()
-            except ValueError:
-                body = {}
-            if r.status_code != 200 or "access_token" not in body:
-                err = str(body.get("error", f"HTTP {r.status_code}"))
-                raise GraphTokenError(
-                    f"{self.what} request failed: {err}: {body.get('error_description', '')}",
-                    status=r.status_code,
-                    code=err,
-                )
-            self._token = str(body["access_token"])
-            self._received(body)
-            self._expires = time.monotonic() + max(int(body.get("expires_in", 3599)) - 300, 30)
-            return self._token
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
-    def __repr__(self) -> str:
-        return f"HttpClientCredentials(url={self._url!r}, client_id={self._client_id!r})"
+GROUP_DELEGATED_SCOPE = "https://graph.microsoft.com/Group.Read.All"
+"""G2: group calendars answer delegated tokens only (api-facts A12); msal adds `offline_access`
+(and `openid profile`) itself and refuses them in the list."""
 
 
-GROUP_DELEGATED_SCOPE = "https://graph.microsoft.com/Group.Read.All offline_access"
-"""G2: group calendars answer delegated tokens only (api-facts A12)."""
-
-
-class DelegatedRefreshToken(HttpClientCredentials):
-    """Delegated access from a user's refresh token (`grant_type=refresh_token`), for the Graph
-    paths that refuse application permissions: Microsoft 365 group calendars (G2, api-facts A12).
+class DelegatedRefreshToken(MsalTokenProvider):
+    """Delegated access from a user's refresh token, through msal's
+    `acquire_token_by_refresh_token`, for the Graph paths that refuse application permissions:
+    Microsoft 365 group calendars (G2, api-facts A12).
 
     The identity platform may rotate the refresh token; the newest one is kept in memory (the
-    configured one stays valid for its lifetime; decision 0053)."""
-
-    what = "delegated token"
+    configured one stays valid for its lifetime; decision 0053). The access token is reused until
+    five minutes before it expires."""
 
     def __init__(
         self,
@@ -261,29 +190,58 @@ class DelegatedRefreshToken(HttpClientCredentials):
         client_id: str,
         client_secret: str,
         refresh_token: str,
-        authority_url: str,
-        http: httpx.Client,
+        authority_url: str = "https://login.microsoftonline.com",
+        verify: bool | str = True,
         scope: str = GROUP_DELEGATED_SCOPE,
+        timeout: float = 30.0,
     ) -> None:
         super().__init__(
             tenant_id=tenant_id,
             client_id=client_id,
             client_secret=client_secret,
             authority_url=authority_url,
-            http=http,
+            verify=verify,
             scope=scope,
+            timeout=timeout,
         )
         self._refresh = refresh_token
+        self._token: str | None = None
+        self._expires = 0.0
 
-    def _grant(self) -> dict[str, str]:
-        return {"grant_type": "refresh_token", "refresh_token": self._refresh}
+    def token(self) -> str:
+        with self._lock:
+            if self._token and time.monotonic() < self._expires:
+                return self._token
+            app = self._application()
+            try:
+                result = app.acquire_token_by_refresh_token(self._refresh, scopes=[self._scope])
+            except OSError as e:
+                raise GraphServiceError("token endpoint unreachable") from e
+            token = _access_token(result, "delegated token")
+            if isinstance(result.get("refresh_token"), str):
+                self._refresh = str(result["refresh_token"])
+            self._token = token
+            self._expires = time.monotonic() + max(int(result.get("expires_in", 3599)) - 300, 30)
+            return token
 
-    def _received(self, body: dict[str, object]) -> None:
-        if isinstance(body.get("refresh_token"), str):
-            self._refresh = str(body["refresh_token"])
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+        super().invalidate()
 
     def __repr__(self) -> str:
-        return f"DelegatedRefreshToken(url={self._url!r}, client_id={self._client_id!r})"
+        return (
+            f"DelegatedRefreshToken(authority={self._authority!r}, client_id={self._client_id!r})"
+        )
+
+
+def _access_token(result: Any, what: str) -> str:
+    """The access token of an msal answer, or GraphTokenError with the error code (no secrets)."""
+    if not isinstance(result, dict) or "access_token" not in result:
+        err = result.get("error", "unknown") if isinstance(result, dict) else "unknown"
+        desc = result.get("error_description", "") if isinstance(result, dict) else ""
+        raise GraphTokenError(f"{what} request failed: {err}: {desc}", code=str(err))
+    return str(result["access_token"])
 
 
 def default_token_provider(
@@ -292,22 +250,19 @@ def default_token_provider(
     client_id: str,
     client_secret: str,
     authority_url: str,
-    http: httpx.Client,
     verify: bool | str = True,
 ) -> TokenProvider:
-    """msal for https authorities; the plain documented POST for http ones."""
-    if urlsplit(authority_url).scheme == "https":
-        return MsalTokenProvider(
-            tenant_id=tenant_id,
-            client_id=client_id,
-            client_secret=client_secret,
-            authority_url=authority_url,
-            verify=verify,
+    """msal's client-credentials flow, for Entra ID and the sandbox alike (http is refused)."""
+    if urlsplit(authority_url).scheme != "https":
+        raise GraphTokenError(
+            f"token authority {authority_url} refused: msal accepts only https authorities "
+            "(the sandbox serves https with its own CA; set graph.ca_bundle)",
+            code="insecure_authority",
         )
-    return HttpClientCredentials(
+    return MsalTokenProvider(
         tenant_id=tenant_id,
         client_id=client_id,
         client_secret=client_secret,
         authority_url=authority_url,
-        http=http,
+        verify=verify,
     )

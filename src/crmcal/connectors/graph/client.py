@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import itertools
 import re
-import ssl
 import threading
 import uuid
 from collections import Counter
@@ -51,6 +50,7 @@ from crmcal.connectors.graph.mapping import (
 )
 from crmcal.connectors.results import WriteResult
 from crmcal.connectors.retry import RetryPolicy, parse_retry_after
+from crmcal.connectors.tls import ssl_verify
 from crmcal.domain.calendar import (
     CalendarChanges,
     Item,
@@ -165,10 +165,7 @@ class GraphClient:
         self.page_size = page_size
         self.max_concurrency_per_mailbox = max_concurrency_per_mailbox
         self._own_http = http is None
-        ssl_verify: bool | ssl.SSLContext = (
-            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        )
-        self._http = http or httpx.Client(timeout=timeout, verify=ssl_verify)
+        self._http = http or httpx.Client(timeout=timeout, verify=ssl_verify(verify))
         if isinstance(token_provider, str):
             self._tokens: TokenProvider = StaticTokenProvider(token_provider)
         elif token_provider is not None:
@@ -179,7 +176,6 @@ class GraphClient:
                 client_id=client_id,
                 client_secret=client_secret,
                 authority_url=authority_url,
-                http=self._http,
                 verify=verify,
             )
         self._sems: dict[str, threading.BoundedSemaphore] = {}
@@ -916,6 +912,38 @@ class GraphClient:
             f"/subscriptions/{quote(subscription_id, safe='')}",
             mailbox=None,
             kind="subscriptions",
+        )
+
+    # -- mail (I3) --------------------------------------------------------------------------------
+
+    def send_mail(
+        self,
+        sender: str,
+        *,
+        to: Sequence[str],
+        subject: str,
+        text: str,
+        cc: Sequence[str] = (),
+        save_to_sent_items: bool = True,
+    ) -> None:
+        """`POST /users/{sender}/sendMail` with a plain-text message (202, no body); the
+        documented JSON shape (user-sendmail, example 1). Needs the `Mail.Send` permission."""
+
+        def rcpt(addrs: Sequence[str]) -> list[dict[str, Any]]:
+            return [{"emailAddress": {"address": a}} for a in addrs]
+
+        message: dict[str, Any] = {
+            "subject": subject,
+            "body": {"contentType": "Text", "content": text},
+            "toRecipients": rcpt(to),
+        }
+        if cc:
+            message["ccRecipients"] = rcpt(cc)
+        body: dict[str, Any] = {"message": message}
+        if not save_to_sent_items:  # "specify it only if the parameter is false"
+            body["saveToSentItems"] = False
+        self._call(
+            "POST", self._user(sender) + "/sendMail", mailbox=sender, kind="sendMail", json=body
         )
 
     # -- attachments ------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from crmcal.connectors.salesforce.mapping import (
     user_from_json,
 )
 from crmcal.connectors.salesforce.versions import check_version, served_versions
+from crmcal.connectors.tls import ssl_verify
 from crmcal.domain.crm import (
     ApiUsage,
     CrmChanges,
@@ -99,6 +100,7 @@ class SalesforceClient:
         extra_event_fields: Sequence[str] = (),
         change_overlap: timedelta = timedelta(minutes=2),
         timeout: float = 60.0,
+        verify: bool | str = True,
     ) -> None:
         if not re.fullmatch(r"\d{2,3}\.\d", api_version):
             raise ValueError(f"bad api_version {api_version!r}")
@@ -114,7 +116,7 @@ class SalesforceClient:
         self.api_version = api_version
         self._retry = retry or RetryPolicy()
         self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=timeout)
+        self._http = http or httpx.Client(timeout=timeout, verify=ssl_verify(verify))
         self._timeout = timeout
         self.guid_field = soql.identifier(guid_field) if guid_field else None
         self.extra_event_fields = tuple(soql.identifier(f) for f in extra_event_fields)

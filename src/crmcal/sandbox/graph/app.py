@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 import uuid
 from dataclasses import asdict, fields
@@ -22,7 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crmcal.sandbox.graph import api, oidc
+from crmcal.sandbox.graph import api, control, oidc, subscriptions
+from crmcal.sandbox.graph import mail as _mail  # noqa: F401  (registers POST .../sendMail)
 from crmcal.sandbox.graph.api import ApiRequest, ApiResponse, error_body
 from crmcal.sandbox.graph.state import Faults, GraphApiError, GraphState, Instance, Mailbox
 
@@ -67,10 +69,19 @@ class _Runtime:
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
+        self.deliveries = subscriptions.DeliveryLog()
+        self.extra_ca: str | None = None
 
     def http(self) -> httpx.AsyncClient:
+        """Graph's own client for validation and notification POSTs (3 s per notification,
+        10 s for validation, set per request). Like Microsoft's, it trusts the public CAs; with
+        `trust_webhook_ca(path)` also the sandbox CA, so a webhook served with the sandbox's
+        certificate (tests, `crmcal serve` behind nothing) is reachable over https."""
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=10.0)
+            ctx = ssl.create_default_context()
+            if self.extra_ca:
+                ctx.load_verify_locations(cafile=self.extra_ca)
+            self.client = httpx.AsyncClient(timeout=3.0, verify=ctx)
         return self.client
 
 
@@ -80,6 +91,12 @@ def create_app(state: GraphState | None = None) -> FastAPI:
     app = FastAPI(title="crmcal Graph sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.graph = st
     rt = _Runtime()
+
+    def trust_webhook_ca(path: str) -> None:
+        rt.extra_ca = path
+        rt.client = None
+
+    app.state.trust_webhook_ca = trust_webhook_ca
     oidc_provider = oidc.mount(app, st)  # OpenID Connect sign-in (dashboard)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -94,8 +111,10 @@ def create_app(state: GraphState | None = None) -> FastAPI:
                 st.stats[
                     "_notifications.delivered" if r.status_code < 300 else "_notifications.failed"
                 ] += 1
+                rt.deliveries.add(url, payload, r.status_code)
             except httpx.HTTPError:
                 st.stats["_notifications.failed"] += 1
+                rt.deliveries.add(url, payload, None)
 
         task = asyncio.get_running_loop().create_task(post())
         rt.tasks.add(task)
@@ -454,30 +473,18 @@ def create_app(state: GraphState | None = None) -> FastAPI:
             sub = api.parse_subscription(st, req)
         except GraphApiError as e:
             return _json_response(e.status, error_body(e.code, e.message))
-        token = (
-            "Validation: Testing client application reachability for subscription Request-Id: "
-            f"{uuid.uuid4()}"
-        )
-        ok = False
-        try:
-            r = await rt.http().post(
-                sub.notification_url,
-                params={"validationToken": token},
-                headers={"Content-Type": "text/plain; charset=utf-8"},
-                timeout=10.0,
-            )
-            ok = r.status_code == 200 and r.text == token
-        except httpx.HTTPError:
-            ok = False
-        if not ok:
-            return _json_response(
-                400,
-                error_body(
-                    "InvalidRequest",
-                    "Subscription validation request failed. Notification endpoint must respond "
-                    "with 200 OK to validation request.",
-                ),
-            )
+        # E4: the notification URL and the lifecycle URL both pass the handshake, or no
+        # subscription (subscriptions.py has the documented rules).
+        for url in (sub.notification_url, sub.lifecycle_url):
+            if not url:
+                continue
+            why = await subscriptions.validate_endpoint(rt.http(), url)
+            if why is not None:
+                st.stats["_subscriptions.validation_failed"] += 1
+                return _json_response(
+                    400,
+                    error_body("InvalidRequest", f"{subscriptions.VALIDATION_FAILED} ({why})"),
+                )
         st.add_subscription(sub)
         return _json_response(201, api.subscription_json(st, sub))
 
@@ -529,6 +536,7 @@ def create_app(state: GraphState | None = None) -> FastAPI:
     async def reset() -> Response:
         st.reset()
         st.faults = Faults()
+        rt.deliveries.items.clear()
         return _json_response(204, None)
 
     @app.get("/_sandbox/users")
@@ -609,11 +617,28 @@ def create_app(state: GraphState | None = None) -> FastAPI:
         body, _ = await read_json(request)
         event = body.get("lifecycleEvent") if isinstance(body, dict) else None
         try:
-            st.lifecycle_event(subscription_id, str(event))
+            subscriptions.queue_lifecycle(st, subscription_id, str(event))
         except GraphApiError as e:
             return _json_response(e.status, error_body(e.code, e.message))
         flush_outbox()
         return _json_response(202, None)
+
+    @app.get("/_sandbox/subscriptions")
+    async def list_subs() -> Response:
+        return _json_response(
+            200, {"value": [api.subscription_json(st, x) for x in st.subscriptions.values()]}
+        )
+
+    @app.get("/_sandbox/notifications")
+    async def notifications() -> Response:
+        return _json_response(200, rt.deliveries.json())
+
+    @app.delete("/_sandbox/notifications")
+    async def clear_notifications() -> Response:
+        rt.deliveries.items.clear()
+        return _json_response(204, None)
+
+    control.mount(app, st, _json_response, read_json)
 
     @app.get("/_sandbox/faults")
     async def get_faults() -> Response:

@@ -391,6 +391,8 @@ class GraphState:
         self.stats: Counter[str] = Counter()
         self.outbox: list[tuple[str, JSON]] = []
         """Change notifications waiting to be POSTed (url, body); the app delivers them."""
+        self.sent_mail: list[JSON] = []
+        """`POST /users/{id}/sendMail` accepted so far (mail.py; control API `/_sandbox/mail`)."""
 
     def now(self) -> datetime:
         return self._now()
@@ -517,37 +519,20 @@ class GraphState:
         self._notify(mb, rec.id, change)
 
     def _notify(self, mb: Mailbox, item_id: str, change: str) -> None:
+        from crmcal.sandbox.graph.subscriptions import change_notification  # shape: see there
+
         sub_ids = self._subs_by_mailbox.get(mb.key)
         if not sub_ids:
             return
         now = self.now()
+        rec = mb.events.get(item_id)
+        etag = rec.change_key if rec is not None else ids.change_key()
         for sid in sorted(sub_ids):
             sub = self.subscriptions[sid]
             if change not in sub.change_types or sub.expiration <= now:
                 continue
-            self.outbox.append(
-                (
-                    sub.notification_url,
-                    {
-                        "value": [
-                            {
-                                "subscriptionId": sub.id,
-                                "subscriptionExpirationDateTime": fmt_utc(sub.expiration),
-                                "clientState": sub.client_state,
-                                "changeType": change,
-                                "resource": f"Users/{mb.id}/Events/{item_id}",
-                                "tenantId": self.tenant_id,
-                                "resourceData": {
-                                    "@odata.type": "#Microsoft.Graph.Event",
-                                    "@odata.id": f"Users/{mb.id}/Events/{item_id}",
-                                    "@odata.etag": "",
-                                    "id": item_id,
-                                },
-                            }
-                        ]
-                    },
-                )
-            )
+            note = change_notification(self, sub, mb.id, item_id, change, etag)
+            self.outbox.append((sub.notification_url, {"value": [note]}))
 
     # -- parsing writes ---------------------------------------------------------------------------
 
@@ -1462,33 +1447,10 @@ class GraphState:
 
     def lifecycle_event(self, subscription_id: str, event: str) -> None:
         """Queue a lifecycle notification (`missed`, `subscriptionRemoved`,
-        `reauthorizationRequired`) to the subscription's lifecycleNotificationUrl (A11)."""
-        sub = self.subscriptions.get(subscription_id)
-        if sub is None:
-            raise GraphApiError(
-                404, "ResourceNotFound", f"The object '{subscription_id}' doesn't exist."
-            )
-        if event not in ("missed", "subscriptionRemoved", "reauthorizationRequired"):
-            raise bad_request(f"Unknown lifecycle event '{event}'.")
-        if sub.lifecycle_url:
-            self.outbox.append(
-                (
-                    sub.lifecycle_url,
-                    {
-                        "value": [
-                            {
-                                "subscriptionId": sub.id,
-                                "subscriptionExpirationDateTime": fmt_utc(sub.expiration),
-                                "tenantId": self.tenant_id,
-                                "clientState": sub.client_state,
-                                "lifecycleEvent": event,
-                            }
-                        ]
-                    },
-                )
-            )
-        if event == "subscriptionRemoved":
-            self.remove_subscription(subscription_id)
+        `reauthorizationRequired`) to the subscription's lifecycleNotificationUrl (A11, E4)."""
+        from crmcal.sandbox.graph.subscriptions import queue_lifecycle
+
+        queue_lifecycle(self, subscription_id, event)
 
     def subscription_mailbox(self, resource: str) -> Mailbox:
         m = re.match(r"^/?(?:users|Users)/([^/]+)/(?:calendar/)?(?:events|Events)$", resource)

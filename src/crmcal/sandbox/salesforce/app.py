@@ -1027,6 +1027,21 @@ def _control_routes(app: FastAPI, org: SalesforceOrg) -> None:
     ]
     for path, fn, methods in routes:
         app.add_api_route(path, wrap(fn), methods=methods, include_in_schema=False)
+    _mount_openapi(app)
+
+
+def _mount_openapi(app: FastAPI) -> None:
+    """`GET /_sandbox/openapi.json`: the control API's own OpenAPI (crmcal.sandbox.control_docs)."""
+    from crmcal.sandbox import control_docs
+
+    doc = control_docs.openapi("crmcal Salesforce sandbox: control API", control_docs.SALESFORCE)
+
+    async def control_openapi(_: Request) -> Response:
+        return JSONResponse(doc)
+
+    app.add_api_route(
+        "/_sandbox/openapi.json", control_openapi, methods=["GET"], include_in_schema=False
+    )
 
 
 __all__ = ["Api", "create_app", "to_json"]
