@@ -44,7 +44,13 @@ class ServerThread:
         log_level: str = "warning",
     ) -> None:
         self.host = host
-        self.port = port or free_port(host)
+        # The listening socket is bound here and handed to uvicorn, so the port can't be taken
+        # by another process between choosing it and listening on it (a free_port() race that
+        # parallel test runs hit as "address already in use").
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port = int(self._sock.getsockname()[1])
         if tls is not None:
             ssl_certfile, ssl_keyfile = str(tls.cert), str(tls.key)
         self.tls = tls
@@ -61,7 +67,12 @@ class ServerThread:
             lifespan="off",
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name=f"srv-{port}")
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            daemon=True,
+            name=f"srv-{self.port}",
+        )
 
     def start(self, timeout: float = 10.0) -> ServerThread:
         self._thread.start()
@@ -79,6 +90,7 @@ class ServerThread:
             # keep-alive connection a client left open; the emulators have nothing to flush.
             self._server.force_exit = True
         self._thread.join(timeout=10)
+        self._sock.close()
 
     def __enter__(self) -> ServerThread:
         return self.start()
