@@ -1,0 +1,181 @@
+"""M7, the Outlook add-in over HTTP: what `crmcal serve` serves under `/addin/` (manifest with the
+public URL, icons, the pane with its own frame policy), who may use the pane's API (Y2: an Entra
+access token checked against the emulator's JWKS, or a crmcal API token) and what it does
+(status in the words of the status category, Save, Unsync, Create record)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from crmcal.rules import categories as cat
+from crmcal.sandbox.runtime import GRAPH_CLIENT_ID
+from crmcal.web.addin import ews_of, rest_of
+from tests.web._support import ALICE, BOB, Dash
+
+EXT = "pat@fabrikam.example"
+NS = {"o": "http://schemas.microsoft.com/office/appforoffice/1.1"}
+
+
+def naa_token(d: Dash, who: str = ALICE, **over: Any) -> str:
+    """What Nested App Authentication hands the pane: a delegated v2.0 token for crmcal's API."""
+    sb = d.world.sb
+    issuer = f"{sb.graph_url}/{sb.graph.tenant_id}/v2.0"
+    kw: dict[str, Any] = {
+        "issuer": issuer,
+        "audience": GRAPH_CLIENT_ID,
+        "client_id": GRAPH_CLIENT_ID,
+    }
+    kw.update(over)
+    return str(sb.graph_app.state.oidc.access_token(who, **kw))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_m7_manifest_icons_and_pane_are_served_with_the_public_url(dash: Dash) -> None:
+    with dash.browser_client() as c:
+        m = c.get("/addin/manifest.xml")
+        assert m.status_code == 200 and m.headers["content-type"].startswith("application/xml")
+        root = ET.fromstring(m.content)
+        assert root.find("o:SourceLocation", NS) is None
+        src = root.find("o:FormSettings/o:Form/o:DesktopSettings/o:SourceLocation", NS)
+        assert src is not None and src.get("DefaultValue") == f"{dash.url}/addin/taskpane.html"
+        assert f"{dash.url}/addin/icon-80.png" in m.text
+        for size in (16, 32, 64, 80, 128):
+            png = c.get(f"/addin/icon-{size}.png")
+            assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+            assert int.from_bytes(png.content[16:20], "big") == size
+        assert c.get("/addin/icon-17.png").status_code == 404
+        page = c.get("/addin/taskpane.html")
+        assert page.status_code == 200
+        assert 'src="https://appsforoffice.microsoft.com/lib/1/hosted/office.js"' in page.text
+        csp = page.headers["content-security-policy"]
+        assert (
+            "frame-ancestors 'self' https://outlook.office.com" in csp
+            and "frame-ancestors 'none'" not in csp
+        )
+        demo = c.get("/addin/taskpane.html?demo=x")
+        assert 'src="/addin/demo-host.js"' in demo.text and "appsforoffice" not in demo.text
+        assert c.get("/addin/taskpane.js").headers["content-type"].startswith("text/javascript")
+        assert c.get("/addin/..%2Fapp.js").status_code == 404
+
+
+def test_m7_y2_pane_api_needs_a_valid_token(dash: Dash) -> None:
+    """NAA: signature (JWKS), issuer, audience, tid, oid and scope are all checked; an API token
+    works too (Exchange Server); nothing else does."""
+    w = dash.world
+    item = w.meeting(ALICE, "Pricing review", (EXT,))
+    ref = {"rest_id": item.id, "mailbox": ALICE}
+    with dash.browser_client() as c:
+        assert c.post("/addin/api/item", json=ref).status_code == 401
+        ok = c.post("/addin/api/item", json=ref, headers=bearer(naa_token(dash)))
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["state"] == "not_shared"
+        assert c.get("/addin/api/me", headers=bearer(dash.tokens[ALICE])).json()["mailbox"] == ALICE
+        sb = w.sb
+        bad = {
+            "audience": "api://elsewhere/other-app",
+            "issuer": f"{sb.graph_url}/other-tenant/v2.0",
+            "scope": "User.Read",
+            "lifetime_s": -600,
+        }
+        for key, value in bad.items():
+            r = c.get("/addin/api/me", headers=bearer(naa_token(dash, **{key: value})))
+            assert r.status_code == 401, (key, r.text)
+            assert "Sign-in was refused" in r.json()["detail"]
+        # signed with a key the tenant does not publish
+        forged = jwt.decode(naa_token(dash), options={"verify_signature": False})
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        kid = sb.graph_app.state.oidc.kid
+        fake = jwt.encode(forged, other, algorithm="RS256", headers={"kid": kid})
+        assert c.get("/addin/api/me", headers=bearer(fake)).status_code == 401
+        # a token without oid
+        forged.pop("oid")
+        no_oid = jwt.encode(
+            forged, sb.graph_app.state.oidc._key, algorithm="RS256", headers={"kid": kid}
+        )
+        assert c.get("/addin/api/me", headers=bearer(no_oid)).status_code == 401
+        assert c.get("/addin/api/me", headers=bearer("not-a-token")).status_code == 401
+        # Y2: Bob's token does not open Alice's item
+        r = c.post("/addin/api/item", json=ref, headers=bearer(naa_token(dash, BOB)))
+        assert r.status_code == 403 and "signed in to crmcal as" in r.json()["detail"]
+        other_item = c.post(
+            "/addin/api/item", json={"rest_id": item.id}, headers=bearer(dash.tokens[BOB])
+        )
+        assert other_item.status_code == 404
+
+
+def test_m7_m2_pane_save_status_and_unsync(dash: Dash) -> None:
+    """Save on an unshared item (marked, shared next session), status in the category's words,
+    Save on a linked item (Event updated at once), Unsync (M5, Event removed at once)."""
+    w = dash.world
+    sf = w.sb.salesforce
+    acc = sf.add_account("Fabrikam", website="https://fabrikam.example")
+    pat = sf.add_contact("Pat", email=EXT, account_id=acc)
+    opp = sf.add_opportunity("Fabrikam renewal", account_id=acc)
+    item = w.meeting(ALICE, "Pricing review", (EXT,))
+    h = bearer(dash.tokens[ALICE])
+    ews = {"ews_id": ews_of(item.id), "rest_id": item.id, "mailbox": ALICE}
+    with dash.browser_client() as c:
+        found = c.get("/addin/api/records", params={"q": "Pat", "kind": "who"}, headers=h).json()
+        assert [x["id"] for x in found] == [pat]
+        r = c.post("/addin/api/save", json={**ews, "who_id": pat}, headers=h).json()
+        assert r["ok"] and "next session" in r["message"]
+        assert r["status"]["state"] == "marked"
+        assert cat.SALESFORCE in w.item(ALICE, item.id).categories
+        w.sync(ALICE)
+        [ev] = w.events()
+        st = c.post("/addin/api/item", json={"ews_id": ews_of(item.id)}, headers=h).json()
+        assert st["state"] == "shared" and st["event_id"] == ev.id
+        assert st["status"] == cat.TRACKED.text  # C3's words
+        assert st["who"]["name"] == "Pat" and st["event_url"].endswith(f"/Event/{ev.id}/view")
+        r = c.post("/addin/api/save", json={**ews, "what_id": opp}, headers=h).json()
+        assert r["ok"] and r["message"].endswith("The Event was updated."), r
+        assert [e.what_id for e in w.events()] == [opp]  # at once, no session run by the test
+        assert r["status"]["what"]["name"] == "Fabrikam renewal"
+        r = c.post("/addin/api/unsync", json=ews, headers=h).json()
+        assert r["ok"], r
+        assert w.events() == []
+        assert r["status"]["state"] == "not_shared"
+        assert cat.SALESFORCE not in w.item(ALICE, item.id).categories
+
+
+def test_m7_m4_pane_create_record_for_unresolved_participant(dash: Dash) -> None:
+    w = dash.world
+    item = w.meeting(ALICE, "Intro with Dana", ("dana@newco.example",))
+    w.set_categories(ALICE, item.id, (cat.SALESFORCE,))
+    w.sync(ALICE)
+    h = bearer(dash.tokens[ALICE])
+    with dash.browser_client() as c:
+        st = c.post("/addin/api/item", json={"rest_id": item.id}, headers=h).json()
+        assert st["state"] == "unresolved" and st["unresolved"] == ["dana@newco.example"]
+        assert st["status"] == "Unresolved participants: dana@newco.example"
+        assert st["can_create_record"]
+        r = c.post("/addin/api/create-record", json={"rest_id": item.id}, headers=h).json()
+        assert r["ok"] and r["message"] == "Created 1 record in Salesforce.", r
+        assert r["status"]["state"] == "shared"
+    [ev] = w.events()
+    assert ev.who_id is not None
+
+
+def test_m7_id_forms_round_trip() -> None:
+    rid = "AAMkAGI2TG93AAA-_x=="
+    assert ews_of(rid) == "AAMkAGI2TG93AAA/+x=="
+    assert rest_of(ews_of(rid)) == rid
+
+
+@pytest.mark.parametrize("size", [16, 80])
+def test_m7_icons_are_valid_pngs(size: int) -> None:
+    import zlib
+
+    from crmcal.web.addin import icon_png
+
+    png = icon_png(size)
+    raw = zlib.decompress(png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8])
+    assert len(raw) == size * (size * 4 + 1)  # RGBA rows, each with its filter byte
