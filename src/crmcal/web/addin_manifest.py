@@ -9,6 +9,7 @@ https://learn.microsoft.com/javascript/api/manifest/versionoverrides).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -19,8 +20,8 @@ def _version(v: str) -> str:
     """Manifest versions are up to four dot-separated numbers (`1.2.3.0`)."""
     nums = []
     for part in v.split(".")[:4]:
-        digits = "".join(ch for ch in part if ch.isdigit()) or "0"
-        nums.append(str(int(digits)))
+        lead = re.match(r"\d+", part)  # `0rc2` -> 0: pre-release tags are dropped
+        nums.append(str(int(lead.group()) if lead else 0))
     return ".".join([*nums, "0", "0", "0", "0"][:4])
 
 
