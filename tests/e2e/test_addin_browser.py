@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from crmcal.rules import categories as cat
+from crmcal.state.models import LinkRow
 from crmcal.web.addin import ews_of
 from tests.web._support import ALICE, Dash, make_world_users, serve
-from tests.web.test_addin import naa_token
+from tests.web.test_addin import alice_series, naa_token
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -227,3 +229,25 @@ def test_m7_demo_mode_fakes_the_host(dash: Dash, browser: Any) -> None:
     page.reload()
     expect(page.locator("#subject")).to_have_text("Demo meeting")  # the token was kept
     assert all(u.startswith(dash.url) for u in seen), seen
+
+
+def test_m7_r2_occurrence_asks_occurrence_or_series(dash: Dash, browser: Any) -> None:
+    """R2: opened on an occurrence, the pane asks as Outlook does; "The entire series" saves the
+    series master."""
+    from playwright.sync_api import expect
+
+    w = dash.world
+    w.sb.salesforce.add_contact("Pat", first_name="Jordan", email=EXT)
+    master, occ = alice_series(w)
+    page = open_pane(browser, dash, occ, roaming={"crmcalToken": dash.tokens[ALICE]})
+    expect(page.locator("#scope")).to_be_visible()
+    expect(page.get_by_label("This occurrence")).to_be_checked()
+    page.get_by_label("The entire series").check()
+    pick(page, "who", "Jordan", "Jordan Pat")
+    shoot(page, "10-occurrence-or-series")
+    page.click("#save")
+    expect(page.locator("#message")).to_contain_text("next session creates the Event")
+    assert cat.SALESFORCE in w.item(ALICE, master).categories
+    with dash.store.session() as s:  # the choice is stored on the series master, not the occurrence
+        saved = s.scalars(select(LinkRow.item_id).where(LinkRow.mailbox == ALICE)).all()
+    assert saved == [master]

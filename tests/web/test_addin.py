@@ -179,3 +179,79 @@ def test_m7_icons_are_valid_pngs(size: int) -> None:
     png = icon_png(size)
     raw = zlib.decompress(png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8])
     assert len(raw) == size * (size * 4 + 1)  # RGBA rows, each with its filter byte
+
+
+def test_m7_config_addin_frame_ancestors_lets_exchange_server_owa_frame_the_pane(
+    world: Any,
+) -> None:
+    """`web.addin_frame_ancestors`: Exchange Server's Outlook on the web may frame the pane."""
+    from fastapi.testclient import TestClient
+
+    from crmcal.config import WebConfig
+    from crmcal.web.app import create_app
+
+    owa = "https://mail.contoso.example"
+    base = world.config()
+    csps = []
+    for extra in ((), (owa,)):
+        cfg = base.model_copy(update={"web": WebConfig(addin_frame_ancestors=extra)})
+        with TestClient(create_app(cfg, public_url="https://crmcal.contoso.example")) as c:
+            csps.append(c.get("/addin/taskpane.html").headers["content-security-policy"])
+    assert owa not in csps[0] and f"{owa} https://crmcal.contoso.example;" in csps[1]
+    with pytest.raises(ValueError, match="not an https origin"):
+        WebConfig(addin_frame_ancestors=("http://mail.contoso.example",))
+
+
+def alice_series(w: Any) -> tuple[str, str]:
+    """A weekly meeting series with Pat in Alice's calendar: (master id, second occurrence id)."""
+    from datetime import timedelta
+
+    from tests.integration.test_series import _on
+
+    _on(w)
+    start = (w.now + timedelta(days=2)).replace(minute=0, second=0)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    master = w.sb.graph.seed_event(
+        ALICE,
+        {
+            "subject": "Weekly with Fabrikam",
+            "start": {"dateTime": start.strftime(fmt), "timeZone": "UTC"},
+            "end": {"dateTime": (start + timedelta(hours=1)).strftime(fmt), "timeZone": "UTC"},
+            "attendees": [{"emailAddress": {"address": EXT}, "type": "required"}],
+            "recurrence": {
+                "pattern": {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": [start.strftime("%A").lower()],
+                },
+                "range": {
+                    "type": "numbered",
+                    "startDate": start.strftime("%Y-%m-%d"),
+                    "numberOfOccurrences": 4,
+                },
+            },
+        },
+        created=w.now - timedelta(days=1),
+    ).id
+    occ = sorted(
+        w.calendar.instances(ALICE, master, w.now, w.now + timedelta(days=60)),
+        key=lambda i: i.start,
+    )[1]
+    return str(master), str(occ.id)
+
+
+def test_m7_r2_save_from_an_occurrence_for_the_series(dash: Dash) -> None:
+    """R2: the pane tells an occurrence from a single item; "the entire series" saves the master
+    (the pane sends the master's id), and the next session shares the series."""
+    w = dash.world
+    w.sb.salesforce.add_contact("Pat", email=EXT)
+    master, occ = alice_series(w)
+    h = bearer(dash.tokens[ALICE])
+    with dash.browser_client() as c:
+        st = c.post("/addin/api/item", json={"ews_id": ews_of(occ)}, headers=h).json()
+        assert st["is_occurrence"] and st["series_master_id"] == master
+        r = c.post("/addin/api/save", json={"rest_id": master}, headers=h).json()
+        assert r["ok"] and r["status"]["item_id"] == master, r
+    assert cat.SALESFORCE in w.item(ALICE, master).categories
+    w.sync(ALICE)
+    assert len(w.events()) >= 1

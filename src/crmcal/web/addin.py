@@ -60,12 +60,13 @@ STATIC = Path(str(resources.files("crmcal.web") / "addin_static"))
 WHO_TYPES = {"Contact", "Lead"}
 
 
-def headers(public_url: str | None) -> dict[str, str]:
-    """The add-in's own policy (Outlook frames the pane; the dashboard forbids any framing)."""
-    own = ""
+def headers(public_url: str | None, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The add-in's own policy (Outlook frames the pane; the dashboard forbids any framing).
+    `extra`: `web.addin_frame_ancestors` (Exchange Server's Outlook on the web)."""
+    own = "".join(f" {o}" for o in extra)
     if public_url:
         p = urlsplit(public_url)
-        own = f" {p.scheme}://{p.netloc}"
+        own += f" {p.scheme}://{p.netloc}"
     csp = (
         "default-src 'self'; "
         f"script-src 'self' {OFFICE_JS.rsplit('/lib/', 1)[0]}; "
@@ -353,7 +354,7 @@ def router(web: "Web") -> APIRouter:
             public_url=web.public_url,
             verify=verify_of(cfg.graph.ca_bundle),
         )
-    hdrs = headers(web.public_url)
+    hdrs = headers(web.public_url, cfg.web.addin_frame_ancestors)
 
     def base(request: Request) -> str:
         return web.public_url or str(request.base_url).rstrip("/")
