@@ -336,10 +336,31 @@ function theme() {
   document.documentElement.dataset.theme = 0.299 * r + 0.587 * g + 0.114 * b < 128 ? "dark" : "light";
 }
 
+async function demoPicker() {
+  // demo mode without an item: the user's next items, each opening the pane on it
+  const items = await api("GET", "/addin/api/items");
+  show("loading", false);
+  show("signin", false);
+  show("picker", true);
+  const mailbox = encodeURIComponent(state.mailbox);
+  $("picker-list").replaceChildren(
+    ...items.map((it) => {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = "?demo=" + encodeURIComponent(it.id) + "&mailbox=" + mailbox;
+      a.textContent = it.subject || "(no subject)";
+      const when = document.createElement("small");
+      when.textContent = " " + new Date(it.start).toLocaleString();
+      li.append(a, when);
+      return li;
+    }),
+  );
+}
+
 async function start() {
   state.mailbox = (Office.context.mailbox.userProfile || {}).emailAddress || "";
   state.ids = await itemIds();
-  if (!state.ids) {
+  if (!state.ids && !settings.demo) {
     show("loading", false);
     say("Save this meeting in Outlook first; then crmcal can see it.", "error");
     return;
@@ -351,6 +372,11 @@ async function start() {
   try {
     const me = await api("GET", "/addin/api/me");
     $("who").textContent = me.mailbox || me.username;
+    if (!state.mailbox) state.mailbox = me.mailbox || "";
+    if (!state.ids) {
+      await demoPicker();
+      return;
+    }
     await refresh();
   } catch (e) {
     show("loading", false);

@@ -13,8 +13,8 @@ load with `ConfigError`, whose message names each bad key and what is wrong with
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path

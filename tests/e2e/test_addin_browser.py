@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -222,9 +223,11 @@ def test_m7_demo_mode_fakes_the_host(dash: Dash, browser: Any) -> None:
     page = ctx.new_page()
     seen: list[str] = []
     page.on("request", lambda r: seen.append(r.url))
-    page.goto(f"{dash.url}/addin/taskpane.html?demo={item.id}&mailbox={ALICE}")
+    page.goto(f"{dash.url}/addin/taskpane.html?demo=&mailbox={ALICE}")
     page.fill("#token-input", dash.tokens[ALICE])
     page.click("#token-save")
+    page.locator("#picker-list a", has_text="Demo meeting").click()  # no item: a picker
+    expect(page).to_have_url(re.compile(re.escape(f"demo={quote(item.id, safe='')}")))
     expect(page.locator("#subject")).to_have_text("Demo meeting")
     page.reload()
     expect(page.locator("#subject")).to_have_text("Demo meeting")  # the token was kept

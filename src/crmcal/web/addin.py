@@ -21,6 +21,7 @@ import json
 import struct
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -452,6 +453,21 @@ def router(web: "Web") -> APIRouter:
     @r.get("/api/me")
     def me(p: User) -> JSONResponse:
         return JSONResponse({"username": p.username, "mailbox": p.mailbox}, headers=hdrs)
+
+    @r.get("/api/items")
+    def items(p: User) -> JSONResponse:
+        """Demo mode's item picker: the user's items of the next two weeks."""
+        mb = mailbox_of(p, ItemRef())
+        now = datetime.now(UTC)
+        try:
+            got = pane.svc.calendar.calendar_view(
+                mb, now - timedelta(days=1), now + timedelta(days=14)
+            )
+        except ConnectorError as exc:
+            raise HTTPException(502, f"Outlook did not answer: {exc}") from None
+        out = [{"id": i.id, "subject": i.subject, "start": i.start.isoformat()}
+               for i in sorted(got, key=lambda i: i.start)]  # fmt: skip
+        return JSONResponse(out, headers=hdrs)
 
     @r.post("/api/item")
     def item_status(p: User, ref: ItemRef) -> JSONResponse:
