@@ -164,6 +164,24 @@ def test_m7_m4_pane_create_record_for_unresolved_participant(dash: Dash) -> None
     assert ev.who_id is not None
 
 
+def test_m7_e6_pane_save_with_a_lead_and_a_what_clears_the_what(dash: Dash) -> None:
+    """E6: a Lead as Name with a Related To: Salesforce refuses the pair; Save keeps the Lead,
+    drops the What and says why (the pane disables Related To before it gets here)."""
+    w = dash.world
+    sf = w.sb.salesforce
+    acc = sf.add_account("Contoso Pharma")
+    lead = sf.add_lead("Rivera", first_name="Sam", email="sam@prospect.example")
+    item = w.meeting(ALICE, "First call", ("sam@prospect.example",))
+    h = bearer(dash.tokens[ALICE])
+    with dash.browser_client() as c:
+        body = {"rest_id": item.id, "who_id": lead, "what_id": acc}
+        r = c.post("/addin/api/save", json=body, headers=h).json()
+    assert r["ok"] and r["message"].startswith("A Lead can't have a Related To"), r
+    assert r["status"]["state"] == "marked"
+    w.sync(ALICE)
+    assert [(e.who_id, e.what_id) for e in w.events()] == [(lead, None)]
+
+
 def test_m7_id_forms_round_trip() -> None:
     rid = "AAMkAGI2TG93AAA-_x=="
     assert ews_of(rid) == "AAMkAGI2TG93AAA/+x=="

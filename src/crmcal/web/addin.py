@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -44,7 +44,7 @@ from crmcal.sync.plan import UNSYNCED
 from crmcal.web import accounts
 from crmcal.web.accounts import Principal
 from crmcal.web.addin_auth import EntraTokens, TokenError, looks_like_jwt
-from crmcal.web.service import Busy, Invalid, NotFound, Paused
+from crmcal.web.service import Busy, Invalid, NotFound, Paused, WebService
 
 if TYPE_CHECKING:
     from crmcal.web.app import Web
@@ -155,7 +155,7 @@ class Pane:
     web: "Web"
 
     @property
-    def svc(self) -> Any:
+    def svc(self) -> WebService:
         return self.web.service
 
     def item_id(self, mailbox: str, ref: ItemRef) -> str:
@@ -287,7 +287,7 @@ class Pane:
         if item.organizer is not None:
             people.append(item.organizer.address)
         people = [p for p in people if p and p.lower() != mailbox]
-        if not people or all(org.is_internal(p) for p in people):
+        if item.attendees and all(org.is_internal(p) for p in people):
             notes.append("Internal: no external participants; shared only when you Save (A4).")
         return notes
 
@@ -396,7 +396,7 @@ def router(web: "Web") -> APIRouter:
 
     def fetch(mb: str, item_id: str) -> Item:
         try:
-            return pane.svc.fetch_item(mb, item_id)  # type: ignore[no-any-return]
+            return pane.svc.fetch_item(mb, item_id)
         except NotFound:
             raise HTTPException(404, "crmcal cannot find this item in your calendar.") from None
         except ConnectorError as exc:
