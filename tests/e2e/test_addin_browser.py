@@ -75,14 +75,18 @@ def open_pane(browser: Any, d: Dash, item_id: str, **host: Any) -> Any:
 def shoot(page: Any, name: str) -> None:
     """The pane at 320 and 450 px, light and dark; never wider than the pane."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    theme = page.evaluate("document.documentElement.dataset.theme || ''")
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
+        # Outlook's theme wins over the system's (the pane reads Office.context.officeTheme)
+        page.evaluate(f"document.documentElement.dataset.theme = '{scheme}'")
         for width in (320, 450):
             page.set_viewport_size({"width": width, "height": 900})
             page.screenshot(path=str(SHOTS / f"addin-{name}-{width}-{scheme}.png"), full_page=True)
             sw = page.evaluate("document.documentElement.scrollWidth")
             assert sw <= width, f"{name}: {sw}px wide in a {width}px pane"
     page.emulate_media(color_scheme="light")
+    page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
     page.set_viewport_size({"width": 320, "height": 900})
 
 
@@ -154,6 +158,7 @@ def test_m7_m2_save_unshared_then_linked_then_unsync(dash: Dash, browser: Any) -
     expect(page.locator("#message")).to_contain_text("Unshared")
     expect(page.locator("#status")).to_have_attribute("data-state", "not_shared")
     expect(page.locator("#unsync")).to_be_hidden()
+    expect(page.locator("#who-rec")).to_have_text("—")
     assert w.events() == []
     shoot(page, "06-unsynced")
 
@@ -208,6 +213,7 @@ def test_m7_m4_create_record_for_unresolved_participant(dash: Dash, browser: Any
     expect(page.locator("#message")).to_contain_text("Created 1 record in Salesforce.")
     expect(page.locator("#status")).to_have_attribute("data-state", "shared")
     expect(page.locator("#unresolved")).to_be_hidden()
+    expect(page.locator("#who-rec a")).to_have_text(re.compile("dana", re.I))  # the new record
     shoot(page, "09-record-created")
     [ev] = w.events()
     assert ev.who_id is not None

@@ -39,7 +39,7 @@ from crmcal.connectors.tls import verify_of
 from crmcal.domain import Item
 from crmcal.domain.calendar import Sensitivity
 from crmcal.rules import categories as cat
-from crmcal.state.models import IssueRow, LinkRow
+from crmcal.state.models import EventRow, IssueRow, LinkRow
 from crmcal.sync.plan import UNSYNCED
 from crmcal.web import accounts
 from crmcal.web.accounts import Principal
@@ -225,7 +225,8 @@ class Pane:
     def status(self, mailbox: str, item: Item) -> ItemStatus:
         link = self.link(mailbox, item.id)
         issue = self.issue(mailbox, item.id)
-        recs = self.records(link.who_id if link else None, link.what_id if link else None)
+        who_id, what_id = self._links(link)
+        recs = self.records(who_id, what_id)
         st = ItemStatus(
             item_id=item.id,
             subject=item.subject,
@@ -235,8 +236,8 @@ class Pane:
             series_master_id=item.series_master_id,
         )
         if link is not None:
-            st.who = recs.get(link.who_id or "")
-            st.what = recs.get(link.what_id or "")
+            st.who = recs.get(who_id or "")
+            st.what = recs.get(what_id or "")
             st.event_id = link.event_id
             st.event_url = self.url("Event", link.event_id)
         words = next((c[len(cat.STATUS_PREFIX) :] for c in item.categories
@@ -246,6 +247,21 @@ class Pane:
         if st.event_id:
             st.siblings = self._siblings(mailbox, item, st.event_id)
         return st
+
+    def _links(self, link: LinkRow | None) -> tuple[str | None, str | None]:
+        """The Name and Related To: on a linked item what the Event carries (Initial Search's
+        or the user's choice, as last written); on a marked one the stored choice; else none."""
+        if link is None:
+            return None, None
+        if link.event_id:
+            with self.web.store.session() as s:
+                ev = s.get(EventRow, link.event_id)
+            if ev is not None:
+                return (ev.who_ids[0] if ev.who_ids else link.who_id), ev.what_id or link.what_id
+            return link.who_id, link.what_id
+        if link.status == UNSYNCED:
+            return None, None
+        return link.who_id, link.what_id
 
     def _state(
         self,
