@@ -2,7 +2,7 @@
 // nothing more. The test serves this file in place of Microsoft's CDN copy of Office.js (the
 // page asks for https://appsforoffice.microsoft.com/lib/1/hosted/office.js, as in production)
 // and sets `window.__OFFICE_HOST__` first:
-//   { itemId: "<EWS id>", mailbox: "<address>", sets: {"IdentityAPI": "1.3"}, ssoToken: "...",
+//   { itemId: "<EWS id>", compose: false, mailbox: "<address>", sets: {"IdentityAPI": "1.3"}, ssoToken: "...",
 //     theme: "#1f1f1f", roaming: {...} }
 // Every call the pane makes is recorded in `window.__officeCalls`.
 (function () {
@@ -46,7 +46,16 @@
       },
       mailbox: {
         userProfile: { emailAddress: cfg.mailbox || "" },
-        item: { itemType: "appointment", itemId: cfg.itemId },
+        // compose (organizer) forms have no itemId; getItemIdAsync gives it once saved
+        item: cfg.compose
+          ? {
+              itemType: "appointment",
+              getItemIdAsync: (cb) => {
+                calls.push(["getItemIdAsync"]);
+                cb(cfg.itemId ? ok(cfg.itemId) : { status: "failed", error: { code: 9049 } });
+              },
+            }
+          : { itemType: "appointment", itemId: cfg.itemId },
         convertToRestId: (id, version) => {
           calls.push(["convertToRestId", id, version]);
           return id.replace(/\//g, "-").replace(/\+/g, "_");

@@ -260,3 +260,19 @@ def test_m7_r2_occurrence_asks_occurrence_or_series(dash: Dash, browser: Any) ->
     with dash.store.session() as s:  # the choice is stored on the series master, not the occurrence
         saved = s.scalars(select(LinkRow.item_id).where(LinkRow.mailbox == ALICE)).all()
     assert saved == [master]
+
+
+def test_m7_organizer_compose_form_uses_get_item_id_async(dash: Dash, browser: Any) -> None:
+    """Organizer (compose) form: the id comes from getItemIdAsync; an unsaved meeting has none,
+    and the pane says so in plain words."""
+    from playwright.sync_api import expect
+
+    item = dash.world.meeting(ALICE, "Draft agenda", (EXT,))
+    token = {"crmcalToken": dash.tokens[ALICE]}
+    page = open_pane(browser, dash, item.id, compose=True, roaming=token)
+    expect(page.locator("#subject")).to_have_text("Draft agenda")
+    assert ["getItemIdAsync"] in page.evaluate("window.__officeCalls")
+    unsaved = open_pane(browser, dash, item.id, compose=True, itemId=None, roaming=token)
+    expect(unsaved.locator("#message")).to_have_text(
+        "Save this meeting in Outlook first; then crmcal can see it."
+    )

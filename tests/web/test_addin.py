@@ -273,3 +273,24 @@ def test_m7_r2_save_from_an_occurrence_for_the_series(dash: Dash) -> None:
     assert cat.SALESFORCE in w.item(ALICE, master).categories
     w.sync(ALICE)
     assert len(w.events()) >= 1
+
+
+def test_m7_p3_pane_lists_sibling_events_and_owners(dash: Dash) -> None:
+    """P3: an external organizer; Alice and Bob each share: the pane names both Events."""
+    w = dash.world
+    w.sb.salesforce.add_contact("Pat", email=EXT)
+    guid = "040000008200E00074C5B7101A82E008000000000000000000000000000000000021"
+    ids = {}
+    for mb in (ALICE, BOB):
+        rec = w.invitation(mb, EXT, "Fabrikam QBR", (ALICE, BOB), guid)
+        ids[mb] = rec.id if hasattr(rec, "id") else w.copy_of(mb, rec)
+        w.respond(mb, ids[mb], "accepted")
+        w.set_categories(mb, ids[mb], (cat.SALESFORCE,))
+    w.sync()
+    assert len(w.events()) == 2
+    with dash.browser_client() as c:
+        st = c.post(
+            "/addin/api/item", json={"rest_id": ids[ALICE]}, headers=bearer(dash.tokens[ALICE])
+        ).json()
+    assert {s["owner"] for s in st["siblings"]} == {ALICE, BOB}
+    assert {s["event_id"] for s in st["siblings"]} == {e.id for e in w.events()}
