@@ -19,6 +19,37 @@
     return a[0] > b[0] || (a[0] === b[0] && (a[1] || 0) >= (b[1] || 0));
   };
   const sets = Object.assign({ Mailbox: "1.13" }, cfg.sets || {});
+  if (cfg.naaToken) {
+    // Nested App Authentication: the host's broker bridge as msal-browser talks to it
+    // (`window.nestedAppAuthBridge`, JSON messages `NestedAppAuthRequest`/`...Response`;
+    // @azure/msal-browser dist/naa/BridgeProxy.mjs). It hands out the token the test minted.
+    sets.NestedAppAuth = "1.1";
+    const listeners = [];
+    const claims = JSON.parse(atob(cfg.naaToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    const account = {
+      homeAccountId: claims.oid + "." + claims.tid, environment: "login.microsoftonline.com",
+      tenantId: claims.tid, username: claims.preferred_username, localAccountId: claims.oid,
+      name: claims.name, idTokenClaims: claims,
+    };
+    window.nestedAppAuthBridge = {
+      addEventListener: (_name, cb) => listeners.push(cb),
+      removeEventListener: (_name, cb) => listeners.splice(listeners.indexOf(cb), 1),
+      postMessage: (raw) => {
+        const req = JSON.parse(raw);
+        calls.push(["naa", req.method, req.tokenParams ? req.tokenParams.scope : null]);
+        const res = { messageType: "NestedAppAuthResponse", requestId: req.requestId, success: true };
+        if (req.method === "GetInitContext") {
+          res.initContext = { sdkName: "office-host-stub", sdkVersion: "1.0.0",
+            capabilities: { queryAccount: false }, accountContext: null };
+        } else {
+          res.token = { access_token: cfg.naaToken, expires_in: 3600, id_token: cfg.naaToken,
+            properties: null, scope: req.tokenParams && req.tokenParams.scope };
+          res.account = account;
+        }
+        setTimeout(() => listeners.forEach((cb) => cb(JSON.stringify(res))), 0);
+      },
+    };
+  }
   window.Office = {
     HostType: { Outlook: "Outlook" },
     AsyncResultStatus: { Succeeded: "succeeded", Failed: "failed" },

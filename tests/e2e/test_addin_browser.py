@@ -276,3 +276,19 @@ def test_m7_organizer_compose_form_uses_get_item_id_async(dash: Dash, browser: A
     expect(unsaved.locator("#message")).to_have_text(
         "Save this meeting in Outlook first; then crmcal can see it."
     )
+
+
+def test_m7_nested_app_authentication_through_the_host_bridge(dash: Dash, browser: Any) -> None:
+    """Exchange Online: msal-browser's nestable client asks the host's broker bridge for a token
+    for crmcal's API scope; crmcal validates the Entra token it gets (JWKS, iss, aud, tid, oid)."""
+    from playwright.sync_api import expect
+
+    item = dash.world.meeting(ALICE, "NAA sign-in", (EXT,))
+    client = dash.web.cfg.web.oidc_client_id
+    aud = f"api://127.0.0.1:{dash.server.port}/{client}"
+    page = open_pane(browser, dash, item.id, naaToken=naa_token(dash, audience=aud))
+    expect(page.locator("#subject")).to_have_text("NAA sign-in")
+    expect(page.locator("#who")).to_have_text(ALICE)
+    naa = [c for c in page.evaluate("window.__officeCalls") if c[0] == "naa"]
+    assert [c[1] for c in naa][:2] == ["GetInitContext", "GetToken"]
+    assert naa[1][2] == f"{aud}/access_as_user"
