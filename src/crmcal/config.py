@@ -14,6 +14,7 @@ load with `ConfigError`, whose message names each bad key and what is wrong with
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -230,6 +231,13 @@ class WebConfig(_Section):
     admins: tuple[str, ...] = Field(
         default=(), description="Y2: addresses that are admins when they sign in with Entra ID."
     )
+    addin_frame_ancestors: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "M7: origins besides Microsoft's Outlook hosts that may show the add-in's task pane, "
+            "e.g. Exchange Server's Outlook on the web `https://mail.contoso.com`."
+        ),
+    )
 
     @field_validator("oidc_authority")
     @classmethod
@@ -240,6 +248,16 @@ class WebConfig(_Section):
     @classmethod
     def _lower(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted({a.strip().lower() for a in v if a.strip()}))
+
+    @field_validator("addin_frame_ancestors")
+    @classmethod
+    def _origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for o in (x.strip().rstrip("/") for x in v if x.strip()):
+            if not re.fullmatch(r"https://[A-Za-z0-9.*-]+(:\d+)?", o):
+                raise ValueError(f"{o!r} is not an https origin like https://mail.contoso.com")
+            out.append(o)
+        return tuple(out)
 
     def secret(self) -> SecretStr | None:
         return _read_secret(

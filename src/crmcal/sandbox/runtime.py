@@ -59,6 +59,7 @@ class Sandbox:
         w = self.wrap or (lambda a: a)
         gapp = graph_app(self.graph)
         gapp.state.trust_webhook_ca(str(self.tls.ca))  # webhooks served with the sandbox CA
+        self.graph_app = gapp  # its `state.oidc` issues add-in tokens in tests (web/addin_auth.py)
         self._graph_srv = ServerThread(w(gapp), port=self.port_graph, tls=self.tls)
         self._sf_srv = ServerThread(
             w(salesforce_app(self.salesforce)), port=self.port_salesforce, tls=self.tls

@@ -35,7 +35,7 @@ from crmcal.domain.settings import OrgSettings, UserSettings
 from crmcal.state import StateStore
 from crmcal.state.models import IssueRow, LinkRow, SessionRow, UserHealthRow
 from crmcal.state.models_web import ORG_SCOPE
-from crmcal.web import accounts, models
+from crmcal.web import accounts, addin, models
 from crmcal.web.accounts import Principal
 from crmcal.web.instant import InstantSync
 from crmcal.web.metrics import StateCollector, registry, render
@@ -153,6 +153,7 @@ def create_app(
     templates = Jinja2Templates(directory=str(Path(str(pkg / "templates"))))
     templates.env.filters["web_url"] = web_url
     app.mount("/static", StaticFiles(directory=str(Path(str(pkg / "static")))), name="static")
+    app.include_router(addin.router(web))  # the Outlook add-in, its own headers (M7)
     collector = StateCollector(
         store,
         usage=lambda: svc.usage() or web.usage,

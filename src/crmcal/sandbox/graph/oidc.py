@@ -161,6 +161,43 @@ class OidcProvider:
             "id_token": id_token,
         }
 
+    def access_token(
+        self,
+        username: str,
+        *,
+        issuer: str,
+        audience: str,
+        client_id: str,
+        scope: str = "access_as_user",
+        lifetime_s: int = ID_TOKEN_LIFETIME_S,
+    ) -> str:
+        """A v2.0 delegated access token for an API (`aud`), as Entra issues one to an add-in
+        through Nested App Authentication or Office SSO: `iss`, `tid`, `oid`, `scp`, `azp`,
+        `preferred_username`, signed with the key of the JWKS. Tests hand it to the task pane's
+        scripted host, which plays Outlook (https://learn.microsoft.com/entra/identity-platform/
+        access-token-claims-reference)."""
+        mb = self.state.find_mailbox(username)
+        if mb is None:
+            raise KeyError(username)
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "aud": audience,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime_s,
+            "azp": client_id,
+            "azpacr": "0",
+            "scp": scope,
+            "sub": secrets.token_urlsafe(16),
+            "oid": mb.id,
+            "tid": self.state.tenant_id,
+            "name": mb.display_name,
+            "preferred_username": mb.address,
+            "ver": "2.0",
+        }
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+
 
 def _err(error: str, code: int, text: str) -> dict[str, Any]:
     return {"error": error, "error_description": f"AADSTS{code}: {text}", "error_codes": [code]}
