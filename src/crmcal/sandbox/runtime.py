@@ -17,7 +17,10 @@ from types import TracebackType
 from typing import Any
 
 from crmcal.config import (
+    CalendarBackend,
     Config,
+    EwsAuth,
+    ExchangeConfig,
     GraphConfig,
     SalesforceAuth,
     SalesforceConfig,
@@ -25,13 +28,18 @@ from crmcal.config import (
     WebConfig,
 )
 from crmcal.domain import OrgSettings, UserConfig
+from crmcal.sandbox.ews import EwsState
+from crmcal.sandbox.ews import create_app as ews_app
 from crmcal.sandbox.graph.app import create_app as graph_app
 from crmcal.sandbox.graph.state import GraphState
 from crmcal.sandbox.salesforce.app import create_app as salesforce_app
 from crmcal.sandbox.salesforce.state import SalesforceOrg
 from crmcal.sandbox.server import ServerThread
+from crmcal.sandbox.tls import SandboxTls, process_tls
 
 GRAPH_CLIENT_ID = "00000000-crmc-a1sa-ndbo-x00000000001"
+EWS_SERVICE_USER = "CONTOSO\\svc-crmcal"
+EWS_SERVICE_ADDRESS = "svc-crmcal@contoso.example"
 
 
 @dataclass
@@ -47,6 +55,10 @@ class Sandbox:
     port_salesforce: int = 0
     wrap: Callable[[Any], Any] | None = None
     """Optional ASGI middleware around both emulators (tests: count writes, kill a client)."""
+    tls: SandboxTls = field(default_factory=process_tls)
+    """The sandbox CA and the server certificate the EWS emulator is served with (issue 20)."""
+    ews_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    port_ews: int = 0
 
     def __post_init__(self) -> None:
         self.graph.add_app(GRAPH_CLIENT_ID, self.graph_secret)
@@ -54,6 +66,15 @@ class Sandbox:
         w = self.wrap or (lambda a: a)
         self._graph_srv = ServerThread(w(graph_app(self.graph)), port=self.port_graph)
         self._sf_srv = ServerThread(w(salesforce_app(self.salesforce)), port=self.port_salesforce)
+        # Exchange Server on-premises: EWS over https, on the same mailbox model as Graph.
+        self.ews = EwsState(self.graph)
+        self.ews.add_account(EWS_SERVICE_USER, self.ews_password, EWS_SERVICE_ADDRESS)
+        self._ews_srv = ServerThread(
+            w(ews_app(self.ews)),
+            port=self.port_ews,
+            ssl_certfile=str(self.tls.cert),
+            ssl_keyfile=str(self.tls.key),
+        )
 
     @property
     def graph_url(self) -> str:
@@ -63,14 +84,21 @@ class Sandbox:
     def salesforce_url(self) -> str:
         return self._sf_srv.url
 
+    @property
+    def ews_url(self) -> str:
+        return f"{self._ews_srv.url}/EWS/Exchange.asmx"
+
     def start(self) -> Sandbox:
         self._graph_srv.start()
         self._sf_srv.start()
+        self._ews_srv.start()
         return self
 
     def stop(self) -> None:
         self._graph_srv.stop()
         self._sf_srv.stop()
+        self._ews_srv._server.force_exit = True  # TLS keep-alives: nothing to flush
+        self._ews_srv.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -90,6 +118,7 @@ class Sandbox:
         org: OrgSettings | None = None,
         users: tuple[UserConfig, ...] = (),
         database_url: str | None = None,
+        calendar: str = "graph",
     ) -> Config:
         """A crmcal configuration that reaches this sandbox (as a real one reaches a tenant)."""
         from pydantic import SecretStr
@@ -103,6 +132,7 @@ class Sandbox:
                 authority_url=self.graph_url,
                 graph_url=f"{self.graph_url}/v1.0",
             ),
+            exchange=self.exchange_config(calendar),
             salesforce=SalesforceConfig(
                 login_url=self.salesforce_url,
                 auth=SalesforceAuth.CLIENT_CREDENTIALS,
@@ -118,6 +148,22 @@ class Sandbox:
             users=users,
         )
 
+    def exchange_config(self, calendar: str = "graph") -> ExchangeConfig:
+        """`[exchange]` reaching the EWS emulator; `calendar="ews"` makes it the org's backend
+        (its mailboxes then come from `ews.add_mailbox`)."""
+        from pydantic import SecretStr
+
+        if calendar == "graph":
+            return ExchangeConfig()
+        return ExchangeConfig(
+            backend=CalendarBackend(calendar),
+            ews_url=self.ews_url,
+            username=EWS_SERVICE_USER,
+            password=SecretStr(self.ews_password),
+            auth=EwsAuth.BASIC,
+            ca_bundle=self.tls.ca,
+        )
+
     def describe(self) -> dict[str, Any]:
         """What `crmcal sandbox` prints (also as JSON with `--json`)."""
         return {
@@ -128,6 +174,13 @@ class Sandbox:
                 "client_id": GRAPH_CLIENT_ID,
                 "client_secret": self.graph_secret,
                 "control": f"{self.graph_url}/_sandbox/",
+            },
+            "ews": {
+                "url": self.ews_url,
+                "username": EWS_SERVICE_USER,
+                "password": self.ews_password,
+                "ca_bundle": str(self.tls.ca),
+                "control": f"{self._ews_srv.url}/_sandbox/ews/",
             },
             "salesforce": {
                 "login_url": self.salesforce_url,

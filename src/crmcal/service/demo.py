@@ -8,14 +8,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.domain import CrmEvent
 from crmcal.rules.mapping import SUBJECT_MAX
 from crmcal.sandbox import demo_data as D
 from crmcal.sandbox.runtime import Sandbox
 from crmcal.sandbox.seed_org import DemoOrg, seed_demo
-from crmcal.service.runner import ProgressFn, build_calendar, build_crm, run_sync
+from crmcal.service.runner import (
+    CalendarClient,
+    ProgressFn,
+    build_calendar,
+    build_crm,
+    run_sync,
+)
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult
 
@@ -74,7 +79,7 @@ class _Ctx:
     sb: Sandbox
     demo: DemoOrg
     crm: SalesforceClient
-    calendar: GraphClient
+    calendar: CalendarClient
     store: StateStore
     now: datetime
     names: dict[str, str] = field(default_factory=dict)

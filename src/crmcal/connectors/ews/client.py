@@ -455,6 +455,18 @@ class EwsClient:
     def fetch_items(self, mailbox: str, ids: Sequence[str]) -> tuple[list[Item], list[ItemError]]:
         return self._fetch(mailbox, list(ids))
 
+    def calendar_view(self, mailbox: str, start: datetime, end: datetime) -> list[Item]:
+        """All singles, occurrences and exceptions in a window (FindItem CalendarView, then
+        GetItem for their full properties)."""
+        _, cal = self._account(mailbox)
+
+        def view() -> list[Any]:
+            return list(cal.view(start=start.astimezone(UTC), end=end.astimezone(UTC)).only("type"))
+
+        ids = [str(r.id) for r in self._call("FindItem", view) if not isinstance(r, Exception)]
+        got = {i.id: i for i in self._fetch(mailbox, ids)[0]}
+        return [got[i] for i in ids if i in got]
+
     def get_items(self, mailbox: str, ids: Sequence[str]) -> list[Item]:
         return self._fetch(mailbox, list(ids))[0]
 

@@ -250,6 +250,24 @@ def recurrence_from_ews(rec: Any, tz_name: str, item_id: str = "") -> Recurrence
         raise EwsMappingError(item_id, "recurrence range has no start date")
     if isinstance(start, datetime):
         start = start.date()
+    if pat.type in (PatternType.ABSOLUTE_MONTHLY, PatternType.RELATIVE_MONTHLY) and (
+        pat.interval > 12 and pat.interval % 12 == 0
+    ):
+        # "Every n years" comes as a monthly pattern every 12n months (EWS yearly patterns have
+        # no Interval); the domain names it yearly, as Graph does.
+        yearly = (
+            PatternType.ABSOLUTE_YEARLY
+            if pat.type is PatternType.ABSOLUTE_MONTHLY
+            else PatternType.RELATIVE_YEARLY
+        )
+        pat = RecurrencePattern(
+            yearly,
+            pat.interval // 12,
+            days_of_week=pat.days_of_week,
+            day_of_month=pat.day_of_month,
+            month=start.month,
+            index=pat.index,
+        )
     if isinstance(b, NoEndPattern):
         rng = RecurrenceRange(RangeType.NO_END, start, time_zone=tz_name)
     elif isinstance(b, EndDatePattern):
@@ -264,13 +282,22 @@ def recurrence_from_ews(rec: Any, tz_name: str, item_id: str = "") -> Recurrence
     return Recurrence(pat, rng)
 
 
+def _from_goid(raw: bytes) -> str:
+    """PidLidGlobalObjectId as Graph's iCalUId: hex, or the UID inside a "vCal-Uid" blob
+    (MS-OXOCAL 2.2.1.27: an iCalendar UID from outside Outlook)."""
+    marker = raw.find(b"vCal-Uid")
+    if marker >= 0:
+        return raw[marker + 12 :].rstrip(b"\x00").decode("utf-8", "replace")
+    return raw.hex().upper()
+
+
 def _ical_uid(item: Any) -> str:
     raw = getattr(item, "global_object_id", None)
     if isinstance(raw, bytes) and raw:
-        return raw.hex().upper()
+        return _from_goid(raw)
     if isinstance(raw, str) and raw:
         try:
-            return base64.b64decode(raw).hex().upper()
+            return _from_goid(base64.b64decode(raw))
         except ValueError:
             pass
     uid = getattr(item, "uid", None)
@@ -391,8 +418,16 @@ def recurrence_to_ews(rec: Recurrence) -> XRecurrence:
         pat = RelativeMonthlyPattern(
             interval=p.interval, weekday=days[0], week_number=_INDEX.index(p.index) + 1
         )
+    elif p.type is PatternType.ABSOLUTE_YEARLY and p.interval > 1:
+        pat = AbsoluteMonthlyPattern(interval=12 * p.interval, day_of_month=p.day_of_month)
     elif p.type is PatternType.ABSOLUTE_YEARLY:
         pat = AbsoluteYearlyPattern(day_of_month=p.day_of_month, month=p.month)
+    elif p.type is PatternType.RELATIVE_YEARLY and p.interval > 1:
+        if len(days) != 1:
+            raise ValueError("a relative yearly pattern names one day of the week in EWS")
+        pat = RelativeMonthlyPattern(
+            interval=12 * p.interval, weekday=days[0], week_number=_INDEX.index(p.index) + 1
+        )
     else:
         if len(days) != 1:
             raise ValueError("a relative yearly pattern names one day of the week in EWS")

@@ -265,7 +265,12 @@ def recurrence_to_json(el: ET.Element, tz: str | None) -> JSON:
 
 
 def recurrence_to_xml(rec: JSON) -> str:
-    p, r = rec["pattern"], rec["range"]
+    p, r = dict(rec["pattern"]), rec["range"]
+    if p["type"] in ("absoluteYearly", "relativeYearly") and int(p.get("interval") or 1) > 1:
+        # EWS's yearly patterns have no Interval: "every n years" is a monthly pattern every
+        # 12n months (MS-OXOCAL 2.2.1.44.1: a yearly recurrence is Period 12n months).
+        p["type"] = "absoluteMonthly" if p["type"] == "absoluteYearly" else "relativeMonthly"
+        p["interval"] = 12 * int(p["interval"])
     ptag = {v: k for k, v in PATTERNS.items()}[p["type"]]
     inner = ""
     rev_days = {v: k for k, v in DAYS.items()}
@@ -528,7 +533,18 @@ def _global_object_id(ical_uid: str) -> str:
     Graph's `iCalUId` is the hex form."""
     import base64
 
-    raw = bytes.fromhex(ical_uid)
+    try:
+        raw = bytes.fromhex(ical_uid)
+    except ValueError:
+        # An iCalendar UID that is not Outlook's own: MS-OXOCAL 2.2.1.27's "vCal-Uid" form
+        # (class id, zeroed instance date and times, then the UID's bytes after the marker).
+        data = b"vCal-Uid" + (1).to_bytes(4, "little") + ical_uid.encode("utf-8") + b"\x00"
+        raw = (
+            bytes.fromhex("040000008200E00074C5B7101A82E008")
+            + b"\x00" * 20
+            + len(data).to_bytes(4, "little")
+            + data
+        )
     return (
         f'<t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId="Meeting" '
         f'PropertyId="{GLOBAL_OBJECT_ID}" PropertyType="Binary"/>'
