@@ -201,6 +201,8 @@ class Dispatcher:
 
     def _header(self, header: ET.Element | None) -> None:
         version = header.find(t("RequestServerVersion")) if header is not None else None
+        if version is not None:
+            self.st.count("RequestServerVersion:" + str(version.get("Version")))
         if version is not None and version.get("Version") not in REQUEST_VERSIONS:
             raise EwsFault(
                 "ErrorInvalidServerVersion",
