@@ -115,7 +115,7 @@ def test_server_build_sets_the_requested_schema(sb: Sandbox, tmp_path: Path) -> 
     assert sb.ews.calls.get("RequestServerVersion:Exchange2013", 0) >= 1
     reads(build_ews(cfg(sb, tmp_path, server_build="15.2")))
     assert sb.ews.calls.get("RequestServerVersion:Exchange2016", 0) >= 1
-    with pytest.raises(ValueError, match="major.minor"):
+    with pytest.raises(ValueError, match=r"major\.minor"):
         ExchangeConfig(server_build="2019")
 
 
