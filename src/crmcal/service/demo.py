@@ -105,8 +105,10 @@ def run_demo(
     *,
     now: datetime | None = None,
     progress: ProgressFn | None = None,
+    calendar_backend: str = "graph",
 ) -> DemoReport:
-    """Run the whole demo in-process against the emulators on 127.0.0.1."""
+    """Run the whole demo in-process against the emulators on 127.0.0.1. `calendar_backend="ews"`
+    puts the org's mailboxes on the EWS emulator (Exchange Server) instead of Graph (issue 20)."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     data_dir.mkdir(parents=True, exist_ok=True)
     db = data_dir / "demo.db"
@@ -114,11 +116,14 @@ def run_demo(
         db.unlink()
     with Sandbox() as sb:
         demo = seed_demo(sb, now)
+        if calendar_backend == "ews":  # the same mailboxes, on Exchange Server
+            sb.ews.mailboxes.update(u.mailbox for u in demo.users)
         cfg = sb.config(
             data_dir=data_dir,
             org=demo.org,
             users=demo.users,
             database_url=f"sqlite:///{db.as_posix()}",
+            calendar=calendar_backend,
         )
         store = StateStore(cfg.storage.url())
         store.migrate()
