@@ -210,6 +210,7 @@ def write_config_toml(cfg: Config, path: Path) -> None:
         f"authority_url = {val(cfg.graph.authority_url)}",
         f"graph_url = {val(cfg.graph.graph_url)}",
         "",
+        *_exchange_toml(cfg),
         "[salesforce]",
         f"login_url = {val(cfg.salesforce.login_url)}",
         f'auth = "{cfg.salesforce.auth.value}"',
@@ -238,6 +239,22 @@ def write_config_toml(cfg: Config, path: Path) -> None:
             "",
         ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _exchange_toml(cfg: Config) -> list[str]:
+    ex = cfg.exchange
+    if not ex.uses_ews:
+        return []
+    return [
+        "[exchange]",
+        f'backend = "{ex.backend.value}"',
+        f"ews_url = {json.dumps(ex.ews_url)}",
+        f"username = {json.dumps(ex.username)}",
+        f"password = {json.dumps(_secret(ex.password))}",
+        f'auth = "{ex.auth.value}"',
+        *([f"ca_bundle = {json.dumps(ex.ca_bundle.as_posix())}"] if ex.ca_bundle else []),
+        "",
+    ]
 
 
 def _secret(s: Any) -> str:
