@@ -51,7 +51,7 @@ def test_untrusted_certificate_is_named(sb: Sandbox, tmp_path: Path) -> None:
     got = checks(
         sb,
         tmp_path,
-        lambda t: "\n".join(l for l in t.splitlines() if not l.startswith("ca_bundle")),
+        lambda t: "\n".join(ln for ln in t.splitlines() if not ln.startswith("ca_bundle")),
     )
     assert got["EWS certificate"][0] is Status.FAIL
     assert "exchange.ca_bundle" in got["EWS certificate"][1]
