@@ -188,6 +188,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not wants or not both:
         return
     if both is True or metafunc.definition.originalname in both:
+        if "calendar_backend" not in metafunc.fixturenames:  # reached through `world`
+            metafunc.fixturenames.append("calendar_backend")
         metafunc.parametrize("calendar_backend", ["graph", "ews"], indirect=True)
 
 
@@ -197,9 +199,14 @@ def calendar_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def world(tmp_path: Path, calendar_backend: str) -> Iterator[World]:
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    backend = (
+        str(request.getfixturevalue("calendar_backend"))
+        if "calendar_backend" in request.fixturenames
+        else "graph"
+    )
     with Sandbox() as sb:
-        w = World(sb, tmp_path, backend=calendar_backend)
+        w = World(sb, tmp_path, backend=backend)
         try:
             yield w
         finally:
