@@ -154,6 +154,109 @@ class SalesforceAuth(StrEnum):
     CLIENT_CREDENTIALS = "client_credentials"
 
 
+class CalendarBackend(StrEnum):
+    GRAPH = "graph"
+    EWS = "ews"
+
+
+class EwsAuth(StrEnum):
+    NTLM = "ntlm"
+    BASIC = "basic"
+    OAUTH = "oauth"
+
+
+class ExchangeConfig(_Section):
+    """Exchange Server on-premises over EWS (issue 20); Exchange Online stays on Graph."""
+
+    backend: CalendarBackend = Field(
+        default=CalendarBackend.GRAPH,
+        description="The org's calendar backend: `graph` (Exchange Online) or `ews` (Exchange "
+        "Server on-premises).",
+    )
+    ews_mailboxes: tuple[str, ...] = Field(
+        default=(),
+        description="Hybrid: mailboxes reached through EWS although `backend` is `graph`.",
+    )
+    graph_mailboxes: tuple[str, ...] = Field(
+        default=(),
+        description="Hybrid: mailboxes reached through Graph although `backend` is `ews`.",
+    )
+    ews_url: str = Field(
+        default="",
+        description="The EWS endpoint, e.g. `https://mail.contoso.com/EWS/Exchange.asmx`.",
+    )
+    autodiscover: bool = Field(
+        default=False, description="Find the EWS endpoint by Autodiscover when `ews_url` is empty."
+    )
+    username: str = Field(
+        default="",
+        description="The service account holding ApplicationImpersonation (`CONTOSO\\svc` or a "
+        "UPN).",
+    )
+    password: SecretStr | None = Field(default=None, description="The service account's password.")
+    password_file: Path | None = Field(default=None, description="A file that holds the password.")
+    auth: EwsAuth = Field(
+        default=EwsAuth.NTLM,
+        description="`ntlm`, `basic` (both over https) or `oauth` (hybrid; uses `[graph]`'s app).",
+    )
+    impersonation: bool = Field(
+        default=True,
+        description="Reach each mailbox with `ExchangeImpersonation` (else delegate access).",
+    )
+    ca_bundle: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the server's certificate."
+    )
+    server_build: str = Field(
+        default="15.2",
+        description="Exchange build `major.minor` (15.2: 2019 and Subscription Edition; 15.1: "
+        "2016); skips EWS version probing.",
+    )
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Items per CreateItem/UpdateItem/DeleteItem/GetItem.",
+    )
+
+    @field_validator("ews_mailboxes", "graph_mailboxes")
+    @classmethod
+    def _addresses(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(a.strip().lower() for a in v if a.strip())
+
+    @field_validator("server_build")
+    @classmethod
+    def _build(cls, v: str) -> str:
+        parts = v.strip().split(".")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError("must be `major.minor`, e.g. 15.2")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ExchangeConfig:
+        if self.uses_ews and not (self.ews_url or self.autodiscover):
+            raise ValueError("EWS mailboxes need `ews_url` or `autodiscover = true`")
+        if self.ews_url:
+            _check_url(self.ews_url)
+        return self
+
+    @property
+    def uses_ews(self) -> bool:
+        return self.backend is CalendarBackend.EWS or bool(self.ews_mailboxes)
+
+    def overrides(self) -> dict[str, str]:
+        """Mailbox -> backend for the per-user exceptions to `backend`."""
+        out = dict.fromkeys(self.ews_mailboxes, "ews")
+        out.update(dict.fromkeys(self.graph_mailboxes, "graph"))
+        return out
+
+    def secret(self) -> SecretStr | None:
+        return _read_secret(self.password, self.password_file, "exchange.password_file")
+
+    def build(self) -> tuple[int, int]:
+        major, minor = self.server_build.split(".")
+        return int(major), int(minor)
+
+
 class SalesforceConfig(_Section):
     """Salesforce: a connected app (or external client app) for server-to-server OAuth."""
 
@@ -377,6 +480,7 @@ class Config(BaseSettings):
 
     storage: StorageConfig = StorageConfig()
     graph: GraphConfig = GraphConfig()
+    exchange: ExchangeConfig = ExchangeConfig()
     salesforce: SalesforceConfig = SalesforceConfig()
     server: ServerConfig = ServerConfig()
     web: WebConfig = WebConfig()
@@ -451,6 +555,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         cfg.graph.secret()
         cfg.salesforce.key()
         cfg.salesforce.secret()
+        cfg.exchange.secret()
         cfg.web.secret()
     except ConfigError as exc:
         raise ConfigError(exc.problems, source) from None
@@ -514,6 +619,7 @@ def reference_markdown() -> str:
     sections: list[tuple[str, type[BaseModel], str, str]] = [
         ("storage", StorageConfig, "storage.", "Where state lives."),
         ("graph", GraphConfig, "graph.", "Microsoft Graph (Entra ID app registration)."),
+        ("exchange", ExchangeConfig, "exchange.", "Exchange Server on-premises (EWS)."),
         ("salesforce", SalesforceConfig, "salesforce.", "Salesforce connected app."),
         ("server", ServerConfig, "server.", "`crmcal serve`: dashboard and HTTP API."),
         ("web", WebConfig, "web.", "`crmcal serve`: Entra ID sign-in and admins."),

@@ -98,13 +98,14 @@ def instrument(world: World, crash_after: int | None) -> list[str]:
     return log
 
 
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Callable[[str], World]]:
+@pytest.fixture(params=["graph", "ews"])
+def fresh(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str], World]]:
+    """Worlds on Graph and on EWS (issue 20: O5 holds on both calendar backends)."""
     opened: list[tuple[Sandbox, World]] = []
 
     def make(name: str) -> World:
         sb = Sandbox().start()
-        w = World(sb, tmp_path / name)
+        w = World(sb, tmp_path / name, backend=request.param)
         w.tmp.mkdir()
         opened.append((sb, w))
         return w

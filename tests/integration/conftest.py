@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from crmcal.config import Config
-from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.domain import CrmEvent, EventRelation, Item, OrgSettings, UserConfig, UserSettings
 from crmcal.sandbox.runtime import Sandbox
-from crmcal.service.runner import build_calendar, build_crm, run_sync
+from crmcal.service.runner import CalendarClient, build_calendar, build_crm, run_sync
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult
 
@@ -31,7 +30,10 @@ class World:
     users: dict[str, UserConfig] = field(default_factory=dict)
     sf_ids: dict[str, str] = field(default_factory=dict)
     store: StateStore | None = None
-    _calendar: GraphClient | None = None
+    backend: str = "graph"
+    """The org's calendar backend: `graph` (Exchange Online) or `ews` (Exchange Server, issue 20);
+    the people's mailboxes live in the shared mailbox model either way."""
+    _calendar: CalendarClient | None = None
     _crm: SalesforceClient | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
 
@@ -39,7 +41,10 @@ class World:
 
     def person(self, address: str, *, crmcal: bool = True, **settings: Any) -> str:
         """An internal person: a mailbox and a Salesforce user; a crmcal user unless told not."""
-        self.sb.graph.add_user(address)
+        if self.backend == "ews":
+            self.sb.ews.add_mailbox(address)
+        else:
+            self.sb.graph.add_user(address)
         uid = self.sb.salesforce.add_user(address, last_name=address.split("@")[0])
         self.sf_ids[address] = uid
         if crmcal:
@@ -114,10 +119,11 @@ class World:
 
     def config(self) -> Config:
         return self.sb.config(data_dir=self.tmp, org=self.org, users=tuple(self.users.values()),
-                              database_url=f"sqlite:///{(self.tmp / 'state.db').as_posix()}")  # fmt: skip
+                              database_url=f"sqlite:///{(self.tmp / 'state.db').as_posix()}",
+                              calendar=self.backend)  # fmt: skip
 
     @property
-    def calendar(self) -> GraphClient:
+    def calendar(self) -> CalendarClient:
         if self._calendar is None:
             self._calendar = build_calendar(self.config())
         return self._calendar
@@ -174,10 +180,33 @@ class World:
             self.store.dispose()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set `BOTH_BACKENDS = True` (or a tuple of test names) run those `world` tests
+    on Graph and on EWS (issue 20); the others stay on Graph."""
+    both = getattr(metafunc.module, "BOTH_BACKENDS", False)
+    wants = {"world", "calendar_backend"} & set(metafunc.fixturenames)
+    if not wants or not both:
+        return
+    if both is True or metafunc.definition.originalname in both:
+        if "calendar_backend" not in metafunc.fixturenames:  # reached through `world`
+            metafunc.fixturenames.append("calendar_backend")
+        metafunc.parametrize("calendar_backend", ["graph", "ews"], indirect=True)
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def calendar_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "graph"))
+
+
+@pytest.fixture
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    backend = (
+        str(request.getfixturevalue("calendar_backend"))
+        if "calendar_backend" in request.fixturenames
+        else "graph"
+    )
     with Sandbox() as sb:
-        w = World(sb, tmp_path)
+        w = World(sb, tmp_path, backend=backend)
         try:
             yield w
         finally:

@@ -16,6 +16,8 @@ import pytest
 from crmcal.sandbox.runtime import Sandbox
 from tests.integration.conftest import World
 
+BOTH_BACKENDS = True  # issue 20: every test here also runs on EWS (Exchange Server)
+
 ANA = "ana@contoso.example"
 BEN = "ben@contoso.example"
 MARIA = "maria@fabrikam.example"
@@ -129,10 +131,12 @@ def act(case: Case, action: str, origin: str) -> None:
 @pytest.mark.parametrize(
     ("origin", "action"), sorted(TABLE), ids=[f"{o}-{a}" for o, a in sorted(TABLE)]
 )
-def test_X3_X4_X5_X6_W3_M5_deletion_table(origin: str, action: str, tmp_path: Path) -> None:
+def test_X3_X4_X5_X6_W3_M5_deletion_table(
+    origin: str, action: str, tmp_path: Path, calendar_backend: str
+) -> None:
     want_event, want_item = TABLE[(origin, action)]
     with Sandbox() as sb:
-        world = World(sb, tmp_path)
+        world = World(sb, tmp_path, backend=calendar_backend)
         try:
             case = setup(world, origin)
             world.sync()

@@ -7,6 +7,8 @@ from datetime import timedelta
 from crmcal.domain import Direction, UserSettings
 from tests.integration.conftest import World
 
+BOTH_BACKENDS = True  # issue 20: every test here also runs on EWS (Exchange Server)
+
 ANA = "ana@contoso.example"
 MARIA = "maria@fabrikam.example"
 

@@ -22,6 +22,24 @@ from crmcal.domain.calendar import ItemType
 from crmcal.sync.session import SessionResult
 from tests.integration.conftest import World
 
+BOTH_BACKENDS = (  # issue 20: these also run on EWS (Exchange Server)
+    "test_R2_R3_series_shared_from_an_occurrence_in_the_org_format",
+    "test_R1_series_auto_shared_only_with_recurring_sync",
+    "test_R5_moved_edited_and_cancelled_occurrences_reach_salesforce",
+    "test_R2_master_edits_reach_salesforce",
+    "test_X5_series_deleted_in_outlook_goes_from_salesforce",
+    "test_X3_series_deleted_in_salesforce_unlinks_the_outlook_series",
+    "test_R4_classic_cap_yearly_interval_and_long_occurrences_refused",
+    "test_R6_recurring_all_day_refused",
+    "test_U5_single_to_series_and_back_refused",
+    "test_X8_lightning_series_made_in_salesforce_comes_down_as_a_series",
+    "test_R5_lightning_past_exceptions_and_cancellations_reach_salesforce",
+    "test_R2_save_action_on_an_occurrence_shares_the_series_with_the_chosen_links",
+    "test_X7_series_deleted_in_outlook_counts_its_occurrences_and_waits_for_confirmation",
+    "test_X7_a_series_under_the_guard_is_deleted_at_once",
+    "test_X7_cancelled_occurrences_count_one_each",
+)
+
 ANA = "ana@contoso.example"
 BERLIN = ZoneInfo("Europe/Berlin")
 SF_CAT = "Salesforce"

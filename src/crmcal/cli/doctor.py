@@ -11,7 +11,7 @@ from rich.table import Table
 
 from crmcal import __version__
 from crmcal.cli._shared import ConfigOption, app, console
-from crmcal.config import ConfigError, load_config
+from crmcal.config import Config, ConfigError, load_config
 from crmcal.state import StateStore
 
 
@@ -89,6 +89,7 @@ def run_checks(config_path: Path | None) -> list[Check]:
         checks.append(
             Check("Microsoft Graph", Status.WARN, "not configured (graph.tenant_id, client_id)")
         )
+    checks += _exchange_checks(cfg)
     from crmcal.sync.groups import doctor_check  # G2: delegated permission for group calendars
 
     if (g2 := doctor_check(cfg)) is not None:
@@ -148,6 +149,30 @@ def run_checks(config_path: Path | None) -> list[Check]:
     finally:
         store.dispose()
     return checks
+
+
+def _exchange_checks(cfg: Config) -> list[Check]:
+    """Issue 20: reach the EWS URL, check its certificate, the credentials and impersonation of
+    the first EWS user's mailbox; name what is wrong."""
+    ex = cfg.exchange
+    if not ex.uses_ews:
+        return []
+    from crmcal.connectors.ews.probe import probe
+    from crmcal.service.runner import build_ews
+
+    on_ews = [
+        u.mailbox
+        for u in cfg.users
+        if u.enabled and ex.overrides().get(u.mailbox, ex.backend.value) == "ews"
+    ]
+    if not on_ews:
+        return [Check("EWS", Status.WARN, "no enabled user is on EWS: nothing to probe")]
+    client = build_ews(cfg)
+    try:
+        found = probe(client, on_ews[0], ca_bundle=str(ex.ca_bundle) if ex.ca_bundle else None)
+    finally:
+        client.close()
+    return [Check(p.area, Status.OK if p.ok else Status.FAIL, p.detail) for p in found]
 
 
 def _sqlite_file(url: str) -> Path | None:

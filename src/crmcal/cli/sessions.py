@@ -107,11 +107,18 @@ def demo(
     data_dir: Annotated[
         Path, typer.Option(help="Where the demo keeps its state (recreated each run).")
     ] = Path(".crmcal/demo"),
+    calendar: Annotated[
+        str,
+        typer.Option(help="Calendar backend: graph (Exchange Online) or ews (Exchange Server)."),
+    ] = "graph",
 ) -> None:
     """Start the sandbox with a seeded org, sync it, and show what happened rule by rule."""
     from rich.progress import Progress
 
     from crmcal.service.demo import run_demo
+
+    if calendar not in ("graph", "ews"):
+        raise typer.BadParameter("must be graph or ews", param_hint="--calendar")
 
     console.print(
         "[bold]crmcal demo[/]: starting the Microsoft Graph and Salesforce emulators on 127.0.0.1, "
@@ -120,7 +127,9 @@ def demo(
     )
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("first sync", total=4)
-        report = run_demo(data_dir, progress=lambda _u, _r: bar.advance(task))
+        report = run_demo(
+            data_dir, progress=lambda _u, _r: bar.advance(task), calendar_backend=calendar
+        )
     console.print(_session_table("First session (every user)", report.first))
     t = Table(title="What happened, item by item", show_lines=True)
     t.add_column("", no_wrap=True)
@@ -153,7 +162,8 @@ def demo(
         )
     )
     console.print(
-        f"API calls in all: Microsoft Graph {report.graph_calls}, "
+        f"API calls in all: {'EWS' if calendar == 'ews' else 'Microsoft Graph'} "
+        f"{report.graph_calls}, "
         f"Salesforce {report.salesforce_calls}."
     )
     console.print(

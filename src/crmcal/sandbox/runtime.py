@@ -19,7 +19,10 @@ from types import TracebackType
 from typing import Any
 
 from crmcal.config import (
+    CalendarBackend,
     Config,
+    EwsAuth,
+    ExchangeConfig,
     GraphConfig,
     SalesforceAuth,
     SalesforceConfig,
@@ -27,6 +30,8 @@ from crmcal.config import (
     WebConfig,
 )
 from crmcal.domain import OrgSettings, UserConfig
+from crmcal.sandbox.ews import EwsState
+from crmcal.sandbox.ews import create_app as ews_app
 from crmcal.sandbox.graph.app import create_app as graph_app
 from crmcal.sandbox.graph.state import GraphState
 from crmcal.sandbox.salesforce.app import create_app as salesforce_app
@@ -35,6 +40,8 @@ from crmcal.sandbox.server import ServerThread
 from crmcal.sandbox.tls import CA_FILE, SandboxTls, process_tls
 
 GRAPH_CLIENT_ID = "00000000-crmc-a1sa-ndbo-x00000000001"
+EWS_SERVICE_USER = "CONTOSO\\svc-crmcal"
+EWS_SERVICE_ADDRESS = "svc-crmcal@contoso.example"
 
 
 @dataclass
@@ -52,6 +59,8 @@ class Sandbox:
     """Optional ASGI middleware around both emulators (tests: count writes, kill a client)."""
     tls: SandboxTls = field(default_factory=process_tls)
     """The CA and server certificate both emulators are served with (one per process)."""
+    ews_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    port_ews: int = 0
 
     def __post_init__(self) -> None:
         self.graph.add_app(GRAPH_CLIENT_ID, self.graph_secret)
@@ -64,6 +73,10 @@ class Sandbox:
         self._sf_srv = ServerThread(
             w(salesforce_app(self.salesforce)), port=self.port_salesforce, tls=self.tls
         )
+        # Exchange Server on-premises: EWS over https, on the same mailbox model as Graph.
+        self.ews = EwsState(self.graph)
+        self.ews.add_account(EWS_SERVICE_USER, self.ews_password, EWS_SERVICE_ADDRESS)
+        self._ews_srv = ServerThread(w(ews_app(self.ews)), port=self.port_ews, tls=self.tls)
 
     @property
     def graph_url(self) -> str:
@@ -73,14 +86,21 @@ class Sandbox:
     def salesforce_url(self) -> str:
         return self._sf_srv.url
 
+    @property
+    def ews_url(self) -> str:
+        return f"{self._ews_srv.url}/EWS/Exchange.asmx"
+
     def start(self) -> Sandbox:
         self._graph_srv.start()
         self._sf_srv.start()
+        self._ews_srv.start()
         return self
 
     def stop(self) -> None:
         self._graph_srv.stop()
         self._sf_srv.stop()
+        self._ews_srv._server.force_exit = True  # TLS keep-alives: nothing to flush
+        self._ews_srv.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -101,6 +121,7 @@ class Sandbox:
         users: tuple[UserConfig, ...] = (),
         database_url: str | None = None,
         ca_bundle: Path | None = None,
+        calendar: str = "graph",
     ) -> Config:
         """A crmcal configuration that reaches this sandbox (as a real one reaches a tenant).
 
@@ -118,6 +139,7 @@ class Sandbox:
                 graph_url=f"{self.graph_url}/v1.0",
                 ca_bundle=ca,
             ),
+            exchange=self.exchange_config(calendar),
             salesforce=SalesforceConfig(
                 login_url=self.salesforce_url,
                 auth=SalesforceAuth.CLIENT_CREDENTIALS,
@@ -134,6 +156,22 @@ class Sandbox:
             users=users,
         )
 
+    def exchange_config(self, calendar: str = "graph") -> ExchangeConfig:
+        """`[exchange]` reaching the EWS emulator; `calendar="ews"` makes it the org's backend
+        (its mailboxes then come from `ews.add_mailbox`)."""
+        from pydantic import SecretStr
+
+        if calendar == "graph":
+            return ExchangeConfig()
+        return ExchangeConfig(
+            backend=CalendarBackend(calendar),
+            ews_url=self.ews_url,
+            username=EWS_SERVICE_USER,
+            password=SecretStr(self.ews_password),
+            auth=EwsAuth.BASIC,
+            ca_bundle=self.tls.ca,
+        )
+
     def describe(self) -> dict[str, Any]:
         """What `crmcal sandbox` prints (also as JSON with `--json`)."""
         return {
@@ -145,6 +183,13 @@ class Sandbox:
                 "client_secret": self.graph_secret,
                 "control": f"{self.graph_url}/_sandbox/",
                 "control_openapi": f"{self.graph_url}/_sandbox/openapi.json",
+            },
+            "ews": {
+                "url": self.ews_url,
+                "username": EWS_SERVICE_USER,
+                "password": self.ews_password,
+                "ca_bundle": str(self.tls.ca),
+                "control": f"{self._ews_srv.url}/_sandbox/ews/",
             },
             "salesforce": {
                 "login_url": self.salesforce_url,
@@ -217,6 +262,7 @@ def write_config_toml(cfg: Config, path: Path) -> None:
         f"graph_url = {val(cfg.graph.graph_url)}",
         *_opt("ca_bundle", cfg.graph.ca_bundle),
         "",
+        *_exchange_toml(cfg),
         "[salesforce]",
         f"login_url = {val(cfg.salesforce.login_url)}",
         f'auth = "{cfg.salesforce.auth.value}"',
@@ -250,6 +296,22 @@ def write_config_toml(cfg: Config, path: Path) -> None:
 
 def _opt(key: str, path: Path | None) -> list[str]:
     return [f"{key} = {json.dumps(path.as_posix())}"] if path else []
+
+
+def _exchange_toml(cfg: Config) -> list[str]:
+    ex = cfg.exchange
+    if not ex.uses_ews:
+        return []
+    return [
+        "[exchange]",
+        f'backend = "{ex.backend.value}"',
+        f"ews_url = {json.dumps(ex.ews_url)}",
+        f"username = {json.dumps(ex.username)}",
+        f"password = {json.dumps(_secret(ex.password))}",
+        f'auth = "{ex.auth.value}"',
+        *([f"ca_bundle = {json.dumps(ex.ca_bundle.as_posix())}"] if ex.ca_bundle else []),
+        "",
+    ]
 
 
 def _secret(s: Any) -> str:

@@ -32,7 +32,6 @@ from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from crmcal.config import Config, load_config
-from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
@@ -43,6 +42,7 @@ from crmcal.service.leases import CYCLE_KEY, Leases, user_key
 from crmcal.service.runner import (
     SALESFORCE_MODSTAMP,
     SALESFORCE_SEEN,
+    CalendarClient,
     OrgRead,
     build_calendar,
     build_crm,
@@ -117,7 +117,7 @@ class _Runtime:
 
     cfg: Config
     store: StateStore
-    calendar: GraphClient
+    calendar: CalendarClient
     crm: SalesforceClient
     leases: Leases
     shared_activities: bool | None = None

@@ -8,14 +8,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.domain import CrmEvent
 from crmcal.rules.mapping import SUBJECT_MAX
 from crmcal.sandbox import demo_data as D
 from crmcal.sandbox.runtime import Sandbox
 from crmcal.sandbox.seed_org import DemoOrg, seed_demo
-from crmcal.service.runner import ProgressFn, build_calendar, build_crm, run_sync
+from crmcal.service.runner import (
+    CalendarClient,
+    ProgressFn,
+    build_calendar,
+    build_crm,
+    run_sync,
+)
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult
 
@@ -74,7 +79,7 @@ class _Ctx:
     sb: Sandbox
     demo: DemoOrg
     crm: SalesforceClient
-    calendar: GraphClient
+    calendar: CalendarClient
     store: StateStore
     now: datetime
     names: dict[str, str] = field(default_factory=dict)
@@ -100,8 +105,10 @@ def run_demo(
     *,
     now: datetime | None = None,
     progress: ProgressFn | None = None,
+    calendar_backend: str = "graph",
 ) -> DemoReport:
-    """Run the whole demo in-process against the emulators on 127.0.0.1."""
+    """Run the whole demo in-process against the emulators on 127.0.0.1. `calendar_backend="ews"`
+    puts the org's mailboxes on the EWS emulator (Exchange Server) instead of Graph (issue 20)."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     data_dir.mkdir(parents=True, exist_ok=True)
     db = data_dir / "demo.db"
@@ -109,11 +116,14 @@ def run_demo(
         db.unlink()
     with Sandbox() as sb:
         demo = seed_demo(sb, now)
+        if calendar_backend == "ews":  # the same mailboxes, on Exchange Server
+            sb.ews.mailboxes.update(u.mailbox for u in demo.users)
         cfg = sb.config(
             data_dir=data_dir,
             org=demo.org,
             users=demo.users,
             database_url=f"sqlite:///{db.as_posix()}",
+            calendar=calendar_backend,
         )
         store = StateStore(cfg.storage.url())
         store.migrate()

@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from crmcal.config import Config
 from crmcal.connectors.errors import AuthError, ConnectorError
+from crmcal.connectors.ews import EwsClient
 from crmcal.connectors.graph.client import GraphClient
+from crmcal.connectors.routing import CalendarRouter
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.connectors.tls import verify_of
 from crmcal.domain import CrmEvent, UserConfig
@@ -37,7 +39,45 @@ SALESFORCE_MODSTAMP = "salesforce_modstamp"
 SALESFORCE_SEEN = "salesforce_seen"
 
 
-def build_calendar(cfg: Config) -> GraphClient:
+CalendarClient = GraphClient | CalendarRouter
+"""What `build_calendar` gives: Graph alone, or a router when some mailboxes are on EWS."""
+
+
+def build_calendar(cfg: Config) -> CalendarClient:
+    """Graph for Exchange Online; with `[exchange]` EWS mailboxes, a router that sends each
+    mailbox to its backend (issue 20)."""
+    if not cfg.exchange.uses_ews:
+        return build_graph(cfg)
+    ex = cfg.exchange
+    graph = build_graph(cfg) if ex.backend.value == "graph" or ex.graph_mailboxes else None
+    return CalendarRouter(
+        graph=graph, ews=build_ews(cfg), default=ex.backend.value, overrides=ex.overrides()
+    )
+
+
+def build_ews(cfg: Config) -> EwsClient:
+    ex, g = cfg.exchange, cfg.graph
+    password = ex.secret()
+    secret = g.secret() if ex.auth.value == "oauth" else None
+    return EwsClient(
+        username=ex.username,
+        password=password.get_secret_value() if password else "",
+        ews_url=ex.ews_url or None,
+        autodiscover=ex.autodiscover,
+        auth_type=ex.auth.value,
+        impersonation=ex.impersonation,
+        ca_bundle=str(ex.ca_bundle) if ex.ca_bundle else None,
+        server_build=ex.build(),
+        oauth_client_id=g.client_id,
+        oauth_client_secret=secret.get_secret_value() if secret else "",
+        oauth_tenant_id=g.tenant_id,
+        batch_size=ex.batch_size,
+        send_invitations=cfg.org.invitation_mode,
+        max_connections=cfg.scheduler.mailbox_concurrency,
+    )
+
+
+def build_graph(cfg: Config) -> GraphClient:
     g = cfg.graph
     secret = g.secret()
     return GraphClient(
@@ -326,7 +366,7 @@ def run_sync(
     cfg: Config,
     *,
     store: StateStore,
-    calendar: GraphClient,
+    calendar: CalendarPort,
     crm: SalesforceClient,
     now: datetime | None = None,
     users: Sequence[str] | None = None,

@@ -19,11 +19,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from crmcal.config import Config
-from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient
 from crmcal.service import allowance
 from crmcal.service.leases import Leases
-from crmcal.service.runner import CycleReport, ProgressFn, chosen_users, run_cycle
+from crmcal.service.runner import (
+    CalendarClient,
+    CycleReport,
+    ProgressFn,
+    chosen_users,
+    run_cycle,
+)
 from crmcal.state import StateStore
 from crmcal.state.models_ops import SyncRequestRow
 
@@ -77,7 +82,7 @@ class Scheduler:
         cfg: Config,
         *,
         store: StateStore,
-        calendar: GraphClient,
+        calendar: CalendarClient,
         crm: SalesforceClient,
         leases: Leases | None = None,
         clock: Clock = lambda: datetime.now(UTC),

@@ -28,7 +28,6 @@ from sqlalchemy import func, select
 
 from crmcal.config import Config
 from crmcal.connectors.errors import ConnectorError
-from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient, soql
 from crmcal.connectors.salesforce.mapping import ref_from_json
 from crmcal.domain import Item, RecordRef, UserConfig
@@ -39,7 +38,13 @@ from crmcal.rules.participants import Directory
 from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
 from crmcal.service.overrides import effective_config
-from crmcal.service.runner import build_calendar, build_crm, run_sync, shared_activities
+from crmcal.service.runner import (
+    CalendarClient,
+    build_calendar,
+    build_crm,
+    run_sync,
+    shared_activities,
+)
 from crmcal.state import StateStore
 from crmcal.state.models import (
     EventRow,
@@ -108,7 +113,7 @@ class WebService:
         cfg: Config,
         store: StateStore,
         *,
-        calendar: GraphClient | None = None,
+        calendar: CalendarClient | None = None,
         crm: SalesforceClient | None = None,
     ) -> None:
         self.base_cfg = cfg
@@ -127,7 +132,7 @@ class WebService:
         return effective_config(self.base_cfg, self.store)
 
     @property
-    def calendar(self) -> GraphClient:
+    def calendar(self) -> CalendarClient:
         with self._lock:
             if self._calendar is None:
                 self._calendar = build_calendar(self.base_cfg)

@@ -132,6 +132,14 @@ def create_app(state: GraphState | None = None) -> FastAPI:
         mb = st.find_mailbox(unquote(mailbox_ref))
         if mb is None:
             return None, None
+        if mb.key in st.ews_mailboxes:  # issue 20: an on-premises mailbox is reached by EWS only
+            return mb, ApiResponse(
+                404,
+                error_body(
+                    "MailboxNotEnabledForRESTAPI",
+                    "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+                ),
+            )
         f = st.faults
         if f.throttle_next > 0:
             f.throttle_next -= 1

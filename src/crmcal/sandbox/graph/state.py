@@ -363,6 +363,8 @@ class GraphState:
         self.client_secret = client_secret
         self._now = now or (lambda: datetime.now(UTC))
         self.faults = Faults()
+        self.ews_mailboxes: set[str] = set()
+        """On-premises mailboxes (issue 20): served by the EWS emulator, refused here."""
         self.reset()
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -767,8 +769,9 @@ class GraphState:
             seq=0,
         )
 
-    def create_event(self, mb_ref: str, body: object) -> EventRecord:
-        """POST /users/{id}/events: validate, store, send copies to internal attendees (A5)."""
+    def create_event(self, mb_ref: str, body: object, *, send_copies: bool = True) -> EventRecord:
+        """POST /users/{id}/events: validate, store, send copies to internal attendees (A5).
+        `send_copies=False`: EWS `SendMeetingInvitations="SendToNone"` (no invitation goes out)."""
         mb = self.mailbox(mb_ref)
         b = self._validate_body(body)
         if "start" not in b or "end" not in b:
@@ -782,7 +785,8 @@ class GraphState:
         self._apply(mb, rec, b)
         mb.events[rec.id] = rec
         self._touch(mb, rec, "created", series=True)
-        self._sync_copies(mb, rec, set(PROPAGATED), created=True)
+        if send_copies:
+            self._sync_copies(mb, rec, set(PROPAGATED), created=True)
         return rec
 
     def seed_event(
@@ -888,8 +892,11 @@ class GraphState:
                 continue
             yield datetime.combine(d, local_time, tzinfo=zi).astimezone(UTC)
 
-    def update_event(self, mb_ref: str, item_id: str, body: object) -> EventRecord:
-        """PATCH: only the given properties change; an occurrence becomes an exception."""
+    def update_event(
+        self, mb_ref: str, item_id: str, body: object, *, send_copies: bool = True
+    ) -> EventRecord:
+        """PATCH: only the given properties change; an occurrence becomes an exception.
+        `send_copies=False`: EWS `SendMeetingInvitationsOrCancellations="SendToNone"`."""
         mb = self.mailbox(mb_ref)
         b = self._validate_body(body)
         inst = self.resolve(mb, item_id)
@@ -913,7 +920,7 @@ class GraphState:
             rec.cancelled.clear()
         series = rec.kind == "seriesMaster" and bool(set(b) & (SERIES_FIELDS | {"start", "end"}))
         self._touch(mb, rec, "updated", series=series or "recurrence" in b)
-        if rec.props.get("isOrganizer"):
+        if rec.props.get("isOrganizer") and send_copies:
             self._sync_copies(mb, rec, set(b) & PROPAGATED)
         return rec
 
