@@ -1,0 +1,138 @@
+"""Sessions and health: the pages, run-now and pause (O1), and their API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from crmcal.connectors.errors import ConnectorError
+from crmcal.state.models import SessionRow
+from crmcal.web import models
+from crmcal.web.context import (
+    ApiUser,
+    PageUser,
+    WebDep,
+    flash,
+    form_of,
+    health_rows,
+    own_mailbox,
+    render_page,
+    run_force,
+    safe_next,
+    scope_mailbox,
+    summary,
+)
+from crmcal.web.service import Busy, NotFound
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["sessions"])
+
+
+@pages.get("/sessions", response_class=HTMLResponse)
+def sessions_page(request: Request, web: WebDep, p: PageUser, user: str | None = None) -> Response:
+    mb = scope_mailbox(p, user)
+    rows = web.store.recent_sessions(mb, limit=50)
+    return render_page(
+        web, request, "sessions.html", p, sessions=rows, summary=summary(rows), selected=mb,
+        page="sessions",
+    )  # fmt: skip
+
+
+@pages.get("/health", response_class=HTMLResponse)
+def health_page(request: Request, web: WebDep, p: PageUser) -> Response:
+    return render_page(
+        web,
+        request,
+        "health.html",
+        p,
+        rows=health_rows(web, p),
+        usage=web.service.usage() or web.usage,
+        page="health",
+    )
+
+
+@pages.post("/users/{mailbox}/sync")
+async def sync_form(request: Request, web: WebDep, mailbox: str, p: PageUser) -> Response:
+    form = await form_of(request)
+    mb = own_mailbox(p, mailbox)
+    try:
+        r = run_force(web, mb)
+        flash(request, f"Session {r.id}: {r.status}." if r else "Sync is paused for this user.")
+    except (Busy, NotFound, ConnectorError) as exc:
+        flash(request, f"Sync failed: {exc}", "error")
+    return RedirectResponse(safe_next(form.get("back") or "/health"), status_code=303)
+
+
+@pages.post("/users/{mailbox}/pause")
+async def pause_form(request: Request, web: WebDep, mailbox: str, p: PageUser) -> Response:
+    form = await form_of(request)
+    mb = own_mailbox(p, mailbox)
+    paused = form.get("paused") == "true"
+    web.service.set_paused(mb, paused)
+    flash(request, f"Sync {'paused' if paused else 'resumed'} for {mb}.")
+    return RedirectResponse(safe_next(form.get("back") or "/health"), status_code=303)
+
+
+def session_model(r: SessionRow) -> models.Session:
+    return models.Session(
+        id=r.id, mailbox=r.mailbox, trigger=r.trigger, status=str(r.status),
+        started_at=r.started_at, finished_at=r.finished_at, stats=dict(r.stats or {}),
+        error=r.error,
+    )  # fmt: skip
+
+
+@api.get("/me", response_model=models.Me, tags=["account"])
+def api_me(p: ApiUser) -> models.Me:
+    return models.Me(username=p.username, is_admin=p.is_admin, mailbox=p.mailbox)
+
+
+@api.get("/health", response_model=models.Health, tags=["health"])
+def api_health(web: WebDep, p: ApiUser) -> models.Health:
+    rows = health_rows(web, p)
+    u = web.service.usage() or web.usage
+    return models.Health(
+        status="unhealthy" if any(r.unhealthy for r in rows) else "ok",
+        users=rows,
+        salesforce_api_used=u[0] if u else None,
+        salesforce_api_max=u[1] if u else None,
+    )
+
+
+@api.get("/sessions", response_model=list[models.Session])
+def api_sessions(
+    web: WebDep,
+    p: ApiUser,
+    mailbox: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[models.Session]:
+    return [session_model(r) for r in web.store.recent_sessions(scope_mailbox(p, mailbox), limit)]
+
+
+@api.post("/users/{mailbox}/sync", response_model=models.Session)
+def api_force(web: WebDep, p: ApiUser, mailbox: str) -> models.Session:
+    """O1: run the user's session now."""
+    mb = own_mailbox(p, mailbox)
+    try:
+        row = run_force(web, mb)
+    except Busy as exc:
+        raise HTTPException(409, str(exc)) from None
+    except NotFound:
+        raise HTTPException(404, "not found") from None
+    if row is None:
+        raise HTTPException(409, "sync is paused or off for this user")
+    return session_model(row)
+
+
+@api.post("/users/{mailbox}/pause", response_model=models.UserHealth)
+def api_pause(
+    web: WebDep, p: ApiUser, mailbox: str, body: models.PauseRequest
+) -> models.UserHealth:
+    """O1: pause or resume the user's sync."""
+    mb = own_mailbox(p, mailbox)
+    try:
+        web.service.set_paused(mb, body.paused)
+    except NotFound:
+        raise HTTPException(404, "not found") from None
+    return next(r for r in health_rows(web, p) if r.mailbox == mb)
