@@ -219,6 +219,15 @@ class WebConfig(_Section):
     admins: tuple[str, ...] = Field(
         default=(), description="Y2: addresses that are admins when they sign in with Entra ID."
     )
+    search_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description=(
+            "Record searches (Save dialog) one dashboard account may run per minute; each costs "
+            "Salesforce API calls, so one person can't spend the org's allowance."
+        ),
+    )
 
     @field_validator("oidc_authority")
     @classmethod

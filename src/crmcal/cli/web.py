@@ -81,7 +81,11 @@ def register(app: typer.Typer) -> None:
         pw = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         with StateStore(cfg.storage.url()) as store:
             store.migrate()
-            p = accounts.add_account(store, username, password=pw, is_admin=admin, mailbox=mb)
+            try:
+                p = accounts.add_account(store, username, password=pw, is_admin=admin, mailbox=mb)
+            except ValueError as exc:
+                err_console.print(f"[red]{exc}[/]")
+                raise typer.Exit(2) from None
         console.print(f"account {p.username} ({'admin' if p.is_admin else p.mailbox}) saved")
 
     @users_app.command("list")

@@ -45,6 +45,8 @@ def add_account(
     name = norm(username)
     if not name:
         raise ValueError("the username is empty")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password is shorter than {MIN_PASSWORD} characters")
     with store.session() as s:
         row = s.scalars(select(WebAccountRow).where(WebAccountRow.username == name)).first()
         if row is None:
@@ -58,12 +60,22 @@ def add_account(
         return _principal(row)
 
 
+MIN_PASSWORD = 8
+"""The shortest local password `add_account` takes (issue 19; NIST SP 800-63B section 5.1.1.2)."""
+
+_DUMMY_HASH = hash_password("crmcal timing parity, never a real password")
+
+
 def authenticate(store: StateStore, username: str, password: str) -> Principal | None:
+    """The account when the password matches. An unknown user, or one without a password, costs
+    the same scrypt run as a known one (timing parity: the time does not tell who exists)."""
     with store.session() as s:
         row = s.scalars(
             select(WebAccountRow).where(WebAccountRow.username == norm(username))
         ).first()
-        if row is None or not verify_password(password, row.password_hash):
+        stored = row.password_hash if row is not None and row.password_hash else None
+        ok = verify_password(password or "-", stored or _DUMMY_HASH)
+        if row is None or stored is None or not ok:
             return None
         row.last_login_at = utcnow()
         return _principal(row)

@@ -35,6 +35,7 @@ from crmcal.web.context import (
     status_class,
     web_url,
 )
+from crmcal.web.edge import RateLimit, SecurityHeaders, WebhookGuard
 from crmcal.web.instant import InstantSync
 from crmcal.web.metrics import StateCollector, registry
 from crmcal.web.oidc import OidcClient
@@ -108,6 +109,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.web = web
+    web.search_limit = RateLimit(per_minute=cfg.web.search_per_minute)
+    app.add_middleware(WebhookGuard, limit=MAX_WEBHOOK_BYTES)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(cfg),
@@ -116,6 +119,7 @@ def create_app(
         same_site="lax",
         https_only=bool(base and base.startswith("https://")),
     )
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors and 413s included
     pkg = resources.files("crmcal.web")
     web.templates = Jinja2Templates(directory=str(Path(str(pkg / "templates"))))
     web.templates.env.filters["web_url"] = web_url

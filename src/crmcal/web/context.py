@@ -23,6 +23,7 @@ from crmcal.state import StateStore
 from crmcal.state.models import IssueRow, SessionRow, UserHealthRow
 from crmcal.web import accounts, models
 from crmcal.web.accounts import Principal
+from crmcal.web.edge import RateLimit, Throttle
 from crmcal.web.security import same
 from crmcal.web.service import Invalid, NotFound, WebService
 
@@ -56,6 +57,8 @@ class Web:
     usage: tuple[int, int] | None = None
     templates: Jinja2Templates | None = None
     metrics_registry: Any = None
+    login_throttle: Throttle = field(default_factory=Throttle)
+    search_limit: RateLimit = field(default_factory=RateLimit)
     _started: bool = field(default=False)
 
     def start(self, *, subscribe: bool = True) -> None:
@@ -122,6 +125,16 @@ def admin_api(p: Annotated[Principal, Depends(api_user)]) -> Principal:
 
 PageUser = Annotated[Principal, Depends(page_user)]
 ApiUser = Annotated[Principal, Depends(api_user)]
+
+
+def search_quota(request: Request, p: ApiUser) -> None:
+    """Record search costs Salesforce calls: each account gets `web.search_per_minute` of them
+    (issue 19), so one person typing can't spend the org's daily allowance (O2)."""
+    wait = get_web(request).search_limit.allow(f"account:{p.account_id}")
+    if wait:
+        raise HTTPException(
+            429, "too many searches; wait a moment", {"Retry-After": str(int(wait) + 1)}
+        )
 
 
 def csrf(request: Request) -> str:
@@ -197,6 +210,7 @@ def render_page(
         {
             "me": p,
             "csrf": csrf(request),
+            "csp_nonce": getattr(request.state, "csp_nonce", ""),
             "messages": messages,
             "oidc": web.oidc is not None,
             "users": [u for u in users if p is not None and p.may_see(u.mailbox)],

@@ -2,40 +2,72 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crmcal.web import accounts
-from crmcal.web.context import WebDep, form_of, render_page, safe_next
+from crmcal.web.context import Web, WebDep, form_of, render_page, safe_next
 from crmcal.web.oidc import OidcError
 from crmcal.web.security import same
 
+log = logging.getLogger("crmcal.web")
+
 router = APIRouter(include_in_schema=False)
+
+LOGIN_ERRORS = {
+    "wrong": "Wrong username or password.",
+    "locked": "Too many failed sign-ins. Wait a few minutes, then try again.",
+    "expired": "The sign-in expired; try again.",
+    "interrupted": "The sign-in was interrupted; try again.",
+    "entra": "Microsoft sign-in failed; try again, or ask an admin to check the Entra ID setup.",
+    "not_a_user": "This Microsoft account is not a crmcal user; ask an admin to add you.",
+}
+"""The only texts the sign-in page shows (issue 19): `?error=` names one of them, so no link can
+put words of its own on the page."""
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _locked(web: Web, username: str, client: str) -> bool:
+    return bool(web.login_throttle.locked_for("user:" + username)) or bool(
+        web.login_throttle.locked_for("addr:" + client)
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(
     request: Request, web: WebDep, next: str | None = None, error: str | None = None
 ) -> Response:
-    return render_page(web, request, "login.html", None, next=safe_next(next), error=error)
+    text = LOGIN_ERRORS.get(error or "")
+    return render_page(web, request, "login.html", None, next=safe_next(next), error=text)
 
 
 @router.post("/login")
 async def login(request: Request, web: WebDep) -> Response:
     form = await form_of(request)
-    p = accounts.authenticate(web.store, form.get("username", ""), form.get("password", ""))
-    if p is None:
+    username, client = accounts.norm(form.get("username", "")), _client(request)
+    locked = _locked(web, username, client)
+    # a locked key still pays for one password check, so a lockout takes as long as a try
+    p = accounts.authenticate(web.store, username, form.get("password", ""))
+    if locked or p is None:
+        if not locked:
+            web.login_throttle.failed("user:" + username)
+            web.login_throttle.failed("addr:" + client)
+            log.info("failed sign-in for %r from %s", username[:80], client)
         return render_page(
             web,
             request,
             "login.html",
             None,
             next=safe_next(form.get("next")),
-            error="Wrong username or password.",
+            error=LOGIN_ERRORS["locked" if locked else "wrong"],
         )
+    web.login_throttle.succeeded("user:" + username)
     request.session.clear()
     request.session["uid"] = p.account_id
     return RedirectResponse(safe_next(form.get("next")), status_code=303)
@@ -55,7 +87,8 @@ def login_entra(request: Request, web: WebDep, next: str | None = None) -> Respo
     try:
         url = web.oidc.authorize_url(redirect_uri(web, request), state, nonce)
     except OidcError as exc:
-        return RedirectResponse(f"/login?error={quote(str(exc))}", status_code=303)
+        log.warning("Entra ID sign-in could not start: %s", exc)
+        return RedirectResponse("/login?error=entra", status_code=303)
     return RedirectResponse(url, status_code=303)
 
 
@@ -66,19 +99,21 @@ def auth_callback(
     cfg, svc, store = web.cfg, web.service, web.store
     pending = request.session.pop("oidc", None)
     if web.oidc is None or not isinstance(pending, dict):
-        return RedirectResponse("/login?error=sign-in+expired", status_code=303)
+        return RedirectResponse("/login?error=expired", status_code=303)
     if error_description or not code or not same(state, pending.get("state")):
-        msg = error_description or "sign-in was interrupted; try again"
-        return RedirectResponse(f"/login?error={quote(msg)}", status_code=303)
+        if error_description:
+            log.info("Entra ID sign-in answered: %s", error_description[:300])
+        return RedirectResponse("/login?error=interrupted", status_code=303)
     try:
         who = web.oidc.redeem(code, redirect_uri(web, request), str(pending.get("nonce")))
     except OidcError as exc:
-        return RedirectResponse(f"/login?error={quote(str(exc))}", status_code=303)
+        log.warning("Entra ID sign-in failed: %s", exc)
+        return RedirectResponse("/login?error=entra", status_code=303)
     is_admin = who.username in cfg.web.admins
     mailbox = who.username if svc.cfg.user(who.username) is not None else None
     if not is_admin and mailbox is None:
-        msg = f"{who.username} is not a crmcal user; ask an admin to add you"
-        return RedirectResponse(f"/login?error={quote(msg)}", status_code=303)
+        log.info("Entra ID sign-in of %s: not a crmcal user", who.username)
+        return RedirectResponse("/login?error=not_a_user", status_code=303)
     p = accounts.sign_in_external(store, who.username, is_admin=is_admin, mailbox=mailbox)
     request.session.clear()
     request.session["uid"] = p.account_id

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -22,6 +22,7 @@ from crmcal.web.context import (
     form_of,
     own_mailbox,
     render_page,
+    search_quota,
 )
 from crmcal.web.service import Busy, Invalid, NotFound
 
@@ -110,7 +111,12 @@ def api_save(web: WebDep, p: ApiUser, body: models.SaveRequest) -> models.SaveRe
     )  # fmt: skip
 
 
-@api.get("/records/search", response_model=list[models.Record])
+@api.get(
+    "/records/search",
+    response_model=list[models.Record],
+    dependencies=[Depends(search_quota)],
+    responses={429: {"description": "Too many searches from this account in a minute"}},
+)
 def api_search(
     web: WebDep,
     p: ApiUser,
