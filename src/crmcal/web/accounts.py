@@ -81,21 +81,49 @@ def authenticate(store: StateStore, username: str, password: str) -> Principal |
         return _principal(row)
 
 
+class NotThisPerson(Exception):
+    """The address belongs to an account bound to another Entra ID identity."""
+
+
 def sign_in_external(
-    store: StateStore, username: str, *, is_admin: bool, mailbox: str | None
+    store: StateStore,
+    username: str,
+    *,
+    is_admin: bool,
+    mailbox: str | None,
+    tid: str = "",
+    oid: str = "",
 ) -> Principal:
-    """An Entra ID sign-in: the account is made on first sign-in. An account that only signs in
-    through Entra takes its admin flag from `web.admins` at every sign-in (removing someone from
-    the list takes the rights away); a local account's own admin flag stays."""
+    """An Entra ID sign-in: the person is who `tid` and `oid` say (issue 19), never their
+    `preferred_username`, which a tenant admin can give to someone else.
+
+    An account bound to (`tid`, `oid`) is that person's, whatever address they sign in with now.
+    Else an account with the address that is bound to no one yet is bound now (first sign-in);
+    one bound to another person raises `NotThisPerson`. A new account is made otherwise.
+    An account that only signs in through Entra takes its admin flag from `web.admins` at every
+    sign-in (removing someone from the list takes the rights away); a local account's own admin
+    flag stays."""
     name = norm(username)
     with store.session() as s:
-        row = s.scalars(select(WebAccountRow).where(WebAccountRow.username == name)).first()
+        row = None
+        if tid and oid:
+            row = s.scalars(
+                select(WebAccountRow).where(
+                    WebAccountRow.entra_tid == tid, WebAccountRow.entra_oid == oid
+                )
+            ).first()
+        if row is None:
+            row = s.scalars(select(WebAccountRow).where(WebAccountRow.username == name)).first()
+            if row is not None and row.entra_oid and (row.entra_tid, row.entra_oid) != (tid, oid):
+                raise NotThisPerson(name)
         if row is None:
             row = WebAccountRow(username=name, is_admin=is_admin, mailbox=mailbox)
             s.add(row)
         else:
             row.is_admin = is_admin if row.password_hash is None else (row.is_admin or is_admin)
             row.mailbox = row.mailbox or mailbox
+        if tid and oid:
+            row.entra_tid, row.entra_oid = tid, oid
         row.last_login_at = utcnow()
         s.flush()
         return _principal(row)

@@ -1,8 +1,8 @@
 """The FastAPI app of `crmcal serve`: dashboard pages, `/api/v1`, webhooks, `/metrics`.
 
-Authentication (Y2): a signed session cookie (Starlette `SessionMiddleware`, itsdangerous) after a
-local sign-in or an Entra ID sign-in, or `Authorization: Bearer <API token>`. Every POST form
-carries the session's CSRF token; API calls made with the session cookie send it as
+Authentication (Y2): a session kept on the server (`web/sessions.py`; the cookie carries only a
+random id) after a local sign-in or an Entra ID sign-in, or `Authorization: Bearer <API token>`.
+Every POST form carries the session's CSRF token; API calls made with the session cookie send it as
 `X-CSRF-Token` (bearer calls need none: browsers never add that header by themselves). A user sees
 and acts on their own mailbox only; anything else answers 404, as if it did not exist. Admins see
 everything.
@@ -22,7 +22,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.sessions import SessionMiddleware
 
 from crmcal import __version__
 from crmcal.config import Config
@@ -39,9 +38,10 @@ from crmcal.web.edge import RateLimit, SecurityHeaders, WebhookGuard
 from crmcal.web.instant import InstantSync
 from crmcal.web.metrics import StateCollector, registry
 from crmcal.web.oidc import OidcClient
-from crmcal.web.routes import auth, calendar, issues, ops, sessions, settings, webhooks
+from crmcal.web.routes import admin, auth, calendar, issues, ops, sessions, settings, webhooks
 from crmcal.web.routes.webhooks import MAX_WEBHOOK_BYTES
 from crmcal.web.service import WebService
+from crmcal.web.sessions import ServerSessions
 
 __all__ = [
     "MAX_WEBHOOK_BYTES",
@@ -112,11 +112,11 @@ def create_app(
     web.search_limit = RateLimit(per_minute=cfg.web.search_per_minute)
     app.add_middleware(WebhookGuard, limit=MAX_WEBHOOK_BYTES)
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=session_secret(cfg),
-        session_cookie="crmcal_session",
+        ServerSessions,
+        store=store,
+        key=session_secret(cfg),
+        cookie="crmcal_session",
         max_age=12 * 3600,
-        same_site="lax",
         https_only=bool(base and base.startswith("https://")),
     )
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors and 413s included
@@ -142,6 +142,7 @@ def create_app(
         calendar.pages,
         sessions.pages,
         settings.router,
+        admin.router,
         sessions.api,
         issues.api,
         calendar.api,

@@ -24,6 +24,7 @@ LOGIN_ERRORS = {
     "interrupted": "The sign-in was interrupted; try again.",
     "entra": "Microsoft sign-in failed; try again, or ask an admin to check the Entra ID setup.",
     "not_a_user": "This Microsoft account is not a crmcal user; ask an admin to add you.",
+    "not_this_person": "This address belongs to another person's crmcal account; ask an admin.",
 }
 """The only texts the sign-in page shows (issue 19): `?error=` names one of them, so no link can
 put words of its own on the page."""
@@ -114,7 +115,16 @@ def auth_callback(
     if not is_admin and mailbox is None:
         log.info("Entra ID sign-in of %s: not a crmcal user", who.username)
         return RedirectResponse("/login?error=not_a_user", status_code=303)
-    p = accounts.sign_in_external(store, who.username, is_admin=is_admin, mailbox=mailbox)
+    if not who.subject or not who.tenant:
+        log.warning("Entra ID sign-in of %s: the id_token has no oid/tid", who.username)
+        return RedirectResponse("/login?error=entra", status_code=303)
+    try:
+        p = accounts.sign_in_external(
+            store, who.username, is_admin=is_admin, mailbox=mailbox, tid=who.tenant, oid=who.subject
+        )
+    except accounts.NotThisPerson:
+        log.warning("Entra ID sign-in of %s: the account is bound to another oid", who.username)
+        return RedirectResponse("/login?error=not_this_person", status_code=303)
     request.session.clear()
     request.session["uid"] = p.account_id
     return RedirectResponse(safe_next(str(pending.get("next"))), status_code=303)
