@@ -81,6 +81,21 @@ class StorageConfig(_Section):
         ),
     )
 
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Y1: the key that encrypts secrets at rest (webhook clientStates in the state store, "
+            "the generated dashboard session key). Default: generated into "
+            "`<data_dir>/at-rest.key` (0600)."
+        ),
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="A file that holds `storage.secret_key`."
+    )
+
+    def at_rest_key(self) -> SecretStr | None:
+        return _read_secret(self.secret_key, self.secret_key_file, "storage.secret_key_file")
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, v: str | None) -> str | None:

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crmcal.state.crypto import Encrypted
 from crmcal.state.models import Base, utcnow
 
 ORG_SCOPE = "org"
@@ -68,7 +69,8 @@ class SubscriptionRow(Base):
 
     mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(128), unique=True)
-    client_state: Mapped[str] = mapped_column(String(128))
+    client_state: Mapped[str] = mapped_column(Encrypted())
+    """Sealed at rest (Y1, `state/crypto.py`)."""
     expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     renewed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -25,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 
 from crmcal import __version__
 from crmcal.config import Config
-from crmcal.state import StateStore
+from crmcal.state import StateStore, crypto
 from crmcal.web.context import (
     NOTICE_REASONS,
     WAITING_REASONS,
@@ -57,17 +57,32 @@ __all__ = [
 
 
 def session_secret(cfg: Config) -> str:
-    """`server.session_secret`, else a random one kept in `<data_dir>/web-secret` (0600)."""
+    """`server.session_secret`, else a random one kept in `<data_dir>/web-secret` (0600), sealed
+    with the at-rest key (Y1; a plain file from before is sealed when read)."""
     if cfg.server.session_secret is not None and cfg.server.session_secret.get_secret_value():
         return cfg.server.session_secret.get_secret_value()
+    cipher = crypto.current()
     path = cfg.storage.data_dir / "web-secret"
     if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+        stored = path.read_text(encoding="utf-8").strip()
+        value = cipher.open(stored)
+        if stored.startswith(crypto.PREFIX):
+            return value
+    else:
+        value = secrets.token_urlsafe(48)
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value, encoding="utf-8")
+    path.write_text(cipher.seal(value), encoding="utf-8")
     path.chmod(0o600)
     return value
+
+
+def use_at_rest_key(cfg: Config) -> None:
+    """Y1: the process's key for secrets at rest, from the configuration or its key file."""
+    configured = cfg.storage.at_rest_key()
+    material = crypto.key_material(
+        configured.get_secret_value() if configured else None, cfg.storage.data_dir
+    )
+    crypto.use_key(material)
 
 
 def create_app(
@@ -77,6 +92,7 @@ def create_app(
     service: WebService | None = None,
     public_url: str | None = None,
 ) -> FastAPI:
+    use_at_rest_key(cfg)
     store = store or StateStore(cfg.storage.url())
     store.migrate()
     svc = service or WebService(cfg, store)

@@ -1,4 +1,5 @@
-"""The web edge (issue 19): server-side sessions, the settings audit log, Entra ID identities
+"""The web edge (issue 19): server-side sessions, the settings audit log, Entra ID identities,
+sealed clientStates
 
 Revision ID: 0010
 Revises: 0006
@@ -42,6 +43,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("web_audit", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_web_audit_at"), ["at"])
+    with op.batch_alter_table("web_subscriptions", schema=None) as batch_op:
+        batch_op.alter_column(  # sealed clientStates (Y1) are longer than the plain ones
+            "client_state", existing_type=sa.String(length=128), type_=sa.String(length=512)
+        )
     with op.batch_alter_table("web_accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("entra_tid", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("entra_oid", sa.String(length=64), nullable=True))
@@ -55,6 +60,10 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("uq_web_accounts_entra_tid_entra_oid"), type_="unique")
         batch_op.drop_column("entra_oid")
         batch_op.drop_column("entra_tid")
+    with op.batch_alter_table("web_subscriptions", schema=None) as batch_op:
+        batch_op.alter_column(
+            "client_state", existing_type=sa.String(length=512), type_=sa.String(length=128)
+        )
     with op.batch_alter_table("web_audit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_audit_at"))
     op.drop_table("web_audit")
