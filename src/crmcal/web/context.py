@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
@@ -107,7 +108,22 @@ def page_user(request: Request) -> Principal:
     return p
 
 
-def api_user(request: Request) -> Principal:
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="token", description="An API token (`crmcal users token`)."
+)
+cookie_scheme = APIKeyCookie(
+    name="crmcal_session",
+    auto_error=False,
+    scheme_name="session",
+    description="The dashboard's session cookie; writes also need `X-CSRF-Token`.",
+)
+
+
+def api_user(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    _cookie: Annotated[str | None, Depends(cookie_scheme)],
+) -> Principal:
     p = principal(request)
     if p is None:
         raise HTTPException(401, "sign in or send an API token", {"WWW-Authenticate": "Bearer"})
@@ -121,6 +137,29 @@ def admin_api(p: Annotated[Principal, Depends(api_user)]) -> Principal:
     if not p.is_admin:
         raise HTTPException(403, "admins only")
     return p
+
+
+def _err(text: str) -> dict[str, Any]:
+    return {"model": models.Error, "description": text}
+
+
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err("No session and no API token, or an unknown one"),
+    403: _err("A write with the session cookie but without X-CSRF-Token, or admins only"),
+    404: _err("No such thing, or not yours (Y2 answers the same)"),
+}
+"""The errors every `/api/v1` route may answer (the OpenAPI document lists them)."""
+BUSY: dict[int | str, dict[str, Any]] = {
+    409: _err("The user's session is running, or sync is paused or off")
+}
+UPSTREAM: dict[int | str, dict[str, Any]] = {
+    502: _err("Salesforce or Microsoft 365 did not answer as expected")
+}
+
+
+def invalid(exc: Exception) -> HTTPException:
+    """A 422 whose body has the shape FastAPI's own 422s have (`HTTPValidationError`)."""
+    return HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
 
 
 PageUser = Annotated[Principal, Depends(page_user)]

@@ -14,12 +14,16 @@ from crmcal.connectors.errors import ConnectorError
 from crmcal.state.models import LinkRow
 from crmcal.web import models
 from crmcal.web.context import (
+    API_ERRORS,
+    BUSY,
+    UPSTREAM,
     ApiUser,
     PageUser,
     WebDep,
     event_url,
     flash,
     form_of,
+    invalid,
     own_mailbox,
     render_page,
     search_quota,
@@ -27,7 +31,7 @@ from crmcal.web.context import (
 from crmcal.web.service import Busy, Invalid, NotFound
 
 pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api/v1", tags=["save"])
+api = APIRouter(prefix="/api/v1", tags=["save"], responses=API_ERRORS)
 
 
 @pages.get("/calendar", response_class=HTMLResponse)
@@ -89,7 +93,15 @@ async def save_form(request: Request, web: WebDep, p: PageUser) -> Response:
     return RedirectResponse(f"/calendar?user={quote(mb)}", status_code=303)
 
 
-@api.post("/save", response_model=models.SaveResponse)
+@api.post(
+    "/save",
+    response_model=models.SaveResponse,
+    responses={
+        400: {"model": models.Error, "description": "An admin must name the mailbox"},
+        **BUSY,
+        **UPSTREAM,
+    },
+)
 def api_save(web: WebDep, p: ApiUser, body: models.SaveRequest) -> models.SaveResponse:
     """M2: on an unshared item, store the choice (the next session shares it with exactly
     these links); on a linked item, update the Event now."""
@@ -98,7 +110,7 @@ def api_save(web: WebDep, p: ApiUser, body: models.SaveRequest) -> models.SaveRe
     try:
         out = svc.save(mb, body.item_id, body.who_id, body.what_id)
     except Invalid as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise invalid(exc) from None
     except NotFound:
         raise HTTPException(404, "not found") from None
     except Busy as exc:
@@ -115,7 +127,10 @@ def api_save(web: WebDep, p: ApiUser, body: models.SaveRequest) -> models.SaveRe
     "/records/search",
     response_model=list[models.Record],
     dependencies=[Depends(search_quota)],
-    responses={429: {"description": "Too many searches from this account in a minute"}},
+    responses={
+        429: {"model": models.Error, "description": "Too many searches from this account"},
+        **UPSTREAM,
+    },
 )
 def api_search(
     web: WebDep,

@@ -11,6 +11,9 @@ from crmcal.connectors.errors import ConnectorError
 from crmcal.state.models import IssueRow
 from crmcal.web import models
 from crmcal.web.context import (
+    API_ERRORS,
+    BUSY,
+    UPSTREAM,
     ApiUser,
     PageUser,
     Web,
@@ -19,6 +22,7 @@ from crmcal.web.context import (
     event_url,
     flash,
     form_of,
+    invalid,
     render_page,
     safe_next,
     scope_mailbox,
@@ -27,7 +31,7 @@ from crmcal.web.context import (
 from crmcal.web.service import Busy, Invalid, NotFound
 
 pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api/v1", tags=["issues"])
+api = APIRouter(prefix="/api/v1", tags=["issues"], responses=API_ERRORS)
 
 
 def issue_rows(web: Web, mailbox: str | None) -> list[IssueRow]:
@@ -90,7 +94,11 @@ def api_issue(web: WebDep, p: ApiUser, issue_id: int) -> models.Issue:
     return issue_model(web, visible_issue(web, p, issue_id))
 
 
-@api.post("/issues/{issue_id}/actions", response_model=models.ActionResult)
+@api.post(
+    "/issues/{issue_id}/actions",
+    response_model=models.ActionResult,
+    responses={**BUSY, **UPSTREAM},
+)
 def api_issue_action(
     web: WebDep, p: ApiUser, issue_id: int, body: models.ActionRequest
 ) -> models.ActionResult:
@@ -98,7 +106,7 @@ def api_issue_action(
     try:
         return do_action(web, row, body)
     except Invalid as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise invalid(exc) from None
     except Busy as exc:
         raise HTTPException(409, str(exc)) from None
     except NotFound as exc:

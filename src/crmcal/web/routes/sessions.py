@@ -11,6 +11,8 @@ from crmcal.connectors.errors import ConnectorError
 from crmcal.state.models import SessionRow
 from crmcal.web import models
 from crmcal.web.context import (
+    API_ERRORS,
+    BUSY,
     ApiUser,
     PageUser,
     WebDep,
@@ -27,7 +29,7 @@ from crmcal.web.context import (
 from crmcal.web.service import Busy, NotFound
 
 pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api/v1", tags=["sessions"])
+api = APIRouter(prefix="/api/v1", tags=["sessions"], responses=API_ERRORS)
 
 
 @pages.get("/sessions", response_class=HTMLResponse)
@@ -110,7 +112,7 @@ def api_sessions(
     return [session_model(r) for r in web.store.recent_sessions(scope_mailbox(p, mailbox), limit)]
 
 
-@api.post("/users/{mailbox}/sync", response_model=models.Session)
+@api.post("/users/{mailbox}/sync", response_model=models.Session, responses=BUSY)
 def api_force(web: WebDep, p: ApiUser, mailbox: str) -> models.Session:
     """O1: run the user's session now."""
     mb = own_mailbox(p, mailbox)
