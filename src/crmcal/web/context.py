@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
@@ -161,6 +161,10 @@ def invalid(exc: Exception) -> HTTPException:
     """A 422 whose body has the shape FastAPI's own 422s have (`HTTPValidationError`)."""
     return HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
 
+
+IssueId = Annotated[int, Path(ge=1, le=2_147_483_647, description="An issue's id")]
+AccountId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+"""Ids are 32-bit in the state store (PostgreSQL `integer`); larger ones are a 422, not a 500."""
 
 PageUser = Annotated[Principal, Depends(page_user)]
 ApiUser = Annotated[Principal, Depends(api_user)]

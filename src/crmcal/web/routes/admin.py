@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crmcal.web import accounts
 from crmcal.web.accounts import Principal
-from crmcal.web.context import PageUser, Web, WebDep, flash, form_of, render_page
+from crmcal.web.context import AccountId, PageUser, Web, WebDep, flash, form_of, render_page
 from crmcal.web.sessions import active_sessions, sign_out_everywhere
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +52,9 @@ async def account_add(request: Request, web: WebDep, p: PageUser) -> Response:
 
 
 @router.post("/admin/accounts/{account_id}/token")
-async def account_token(request: Request, web: WebDep, account_id: int, p: PageUser) -> Response:
+async def account_token(
+    request: Request, web: WebDep, account_id: AccountId, p: PageUser
+) -> Response:
     await form_of(request)
     _admin(p)
     a = accounts.by_id(web.store, account_id)
@@ -64,7 +66,9 @@ async def account_token(request: Request, web: WebDep, account_id: int, p: PageU
 
 
 @router.post("/admin/accounts/{account_id}/signout")
-async def account_signout(request: Request, web: WebDep, account_id: int, p: PageUser) -> Response:
+async def account_signout(
+    request: Request, web: WebDep, account_id: AccountId, p: PageUser
+) -> Response:
     await form_of(request)
     _admin(p)
     a = accounts.by_id(web.store, account_id)

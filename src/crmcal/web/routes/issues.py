@@ -15,6 +15,7 @@ from crmcal.web.context import (
     BUSY,
     UPSTREAM,
     ApiUser,
+    IssueId,
     PageUser,
     Web,
     WebDep,
@@ -59,7 +60,9 @@ def issues_page(request: Request, web: WebDep, p: PageUser, user: str | None = N
 
 
 @pages.post("/issues/{issue_id}/action")
-async def issue_action_form(request: Request, web: WebDep, issue_id: int, p: PageUser) -> Response:
+async def issue_action_form(
+    request: Request, web: WebDep, issue_id: IssueId, p: PageUser
+) -> Response:
     form = await form_of(request)
     row = visible_issue(web, p, issue_id)
     action = form.get("action", "")
@@ -90,7 +93,7 @@ def api_issues(web: WebDep, p: ApiUser, mailbox: str | None = None) -> list[mode
 
 
 @api.get("/issues/{issue_id}", response_model=models.Issue)
-def api_issue(web: WebDep, p: ApiUser, issue_id: int) -> models.Issue:
+def api_issue(web: WebDep, p: ApiUser, issue_id: IssueId) -> models.Issue:
     return issue_model(web, visible_issue(web, p, issue_id))
 
 
@@ -100,7 +103,7 @@ def api_issue(web: WebDep, p: ApiUser, issue_id: int) -> models.Issue:
     responses={**BUSY, **UPSTREAM},
 )
 def api_issue_action(
-    web: WebDep, p: ApiUser, issue_id: int, body: models.ActionRequest
+    web: WebDep, p: ApiUser, issue_id: IssueId, body: models.ActionRequest
 ) -> models.ActionResult:
     row = visible_issue(web, p, issue_id)
     try:
