@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from crmcal import __version__
 from crmcal.config import Config
 from crmcal.connectors.errors import ConnectorError
+from crmcal.domain.settings import AutoCreate, CreateRecordBy
 from crmcal.state import StateStore
 from crmcal.state.models import IssueRow, SessionRow, UserHealthRow
 from crmcal.web import accounts, models
@@ -260,6 +261,7 @@ def render_page(
             "version": __version__,
             "fmt": _fmt,
             "status_class": status_class,
+            "may_create": may_create_records(web, p),
             **ctx,
         },
     )
@@ -311,9 +313,27 @@ def health_rows(web: Web, p: Principal) -> list[models.UserHealth]:
     return out
 
 
-def do_action(web: Web, row: IssueRow, req: models.ActionRequest) -> models.ActionResult:
+class Forbidden(Exception):
+    """The org's policy does not let this person do that."""
+
+
+def may_create_records(web: Web, p: Principal | None) -> bool:
+    """The org's `create_record_by`: `policy` follows autocreate (off: admins only)."""
+    if p is None or p.is_admin:
+        return p is not None
+    org = web.service.cfg.org
+    if org.create_record_by is CreateRecordBy.POLICY:
+        return org.autocreate is not AutoCreate.OFF
+    return org.create_record_by is CreateRecordBy.EVERYONE
+
+
+def do_action(
+    web: Web, row: IssueRow, req: models.ActionRequest, p: Principal | None = None
+) -> models.ActionResult:
     svc, store = web.service, web.store
     a = req.action
+    if a is models.IssueAction.CREATE_RECORD and not may_create_records(web, p):
+        raise Forbidden("the org lets only admins create records; ask an admin")
     detail: dict[str, Any] = {}
     if a is models.IssueAction.DISMISS:
         svc.dismiss(row.id)

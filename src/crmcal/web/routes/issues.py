@@ -15,6 +15,7 @@ from crmcal.web.context import (
     BUSY,
     UPSTREAM,
     ApiUser,
+    Forbidden,
     IssueId,
     PageUser,
     Web,
@@ -70,9 +71,10 @@ async def issue_action_form(
         q = f"user={quote(row.mailbox)}&item={quote(row.item_id or '')}&issue={row.id}"
         return RedirectResponse(f"/save?{q}", status_code=303)
     try:
-        result = do_action(web, row, models.ActionRequest(action=models.IssueAction(action)))
+        req = models.ActionRequest(action=models.IssueAction(action))
+        result = do_action(web, row, req, p)
         flash(request, result.message, "ok" if result.resolved else "warn")
-    except (Invalid, Busy, NotFound, ValueError, ConnectorError) as exc:
+    except (Invalid, Busy, NotFound, ValueError, ConnectorError, Forbidden) as exc:
         flash(request, f"{action}: {exc}", "error")
     back = form.get("back") or "/issues"
     return RedirectResponse(safe_next(back), status_code=303)
@@ -107,7 +109,9 @@ def api_issue_action(
 ) -> models.ActionResult:
     row = visible_issue(web, p, issue_id)
     try:
-        return do_action(web, row, body)
+        return do_action(web, row, body, p)
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
     except Invalid as exc:
         raise invalid(exc) from None
     except Busy as exc:
