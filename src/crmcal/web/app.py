@@ -38,7 +38,17 @@ from crmcal.web.edge import RateLimit, SecurityHeaders, WebhookGuard
 from crmcal.web.instant import InstantSync
 from crmcal.web.metrics import StateCollector, registry
 from crmcal.web.oidc import OidcClient
-from crmcal.web.routes import admin, auth, calendar, issues, ops, sessions, settings, webhooks
+from crmcal.web.routes import (
+    admin,
+    auth,
+    calendar,
+    issues,
+    ops,
+    overview,
+    sessions,
+    settings,
+    webhooks,
+)
 from crmcal.web.routes.webhooks import MAX_WEBHOOK_BYTES
 from crmcal.web.service import WebService
 from crmcal.web.sessions import ServerSessions
@@ -159,6 +169,7 @@ def create_app(
         sessions.pages,
         settings.router,
         admin.router,
+        overview.router,
         sessions.api,
         issues.api,
         calendar.api,

@@ -61,7 +61,10 @@ async def sync_form(request: Request, web: WebDep, mailbox: str, p: PageUser) ->
     mb = own_mailbox(p, mailbox)
     try:
         r = run_force(web, mb)
-        flash(request, f"Session {r.id}: {r.status}." if r else "Sync is paused for this user.")
+        if r is not None and str(r.status) == "failed":  # red, with the reason (issue 19)
+            flash(request, f"Session {r.id} failed: {r.error or 'see Sessions'}", "error")
+        else:
+            flash(request, f"Session {r.id}: {r.status}." if r else "Sync is paused for this user.")
     except (Busy, NotFound, ConnectorError) as exc:
         flash(request, f"Sync failed: {exc}", "error")
     return RedirectResponse(safe_next(form.get("back") or "/health"), status_code=303)

@@ -1,0 +1,125 @@
+"""Issue 19: the org overview (admins), and the Issues page's filters, bulk Retry/Dismiss, undo,
+the Dismissed view, and actions offered only where they can help (I1)."""
+
+from __future__ import annotations
+
+import re
+
+from crmcal.state.models import SessionRow, SessionStatus, utcnow
+from tests.web._support import ALICE, BOB, Dash, csrf_of, sign_in
+
+
+def _issues(d: Dash) -> dict[str, int]:
+    s = d.store
+    return {
+        "long": s.raise_issue(
+            mailbox=ALICE, reason="not_synced", item_id="A1", subject="Offsite week",
+            message="Not synced: all-day event longer than 24 hours", actions=["retry", "dismiss"],
+        ),
+        "wait": s.raise_issue(
+            mailbox=ALICE, reason="unresolved_participants", item_id="A2", subject="Pitch",
+            message="Unresolved participants: " + "averyveryverylongaddress" * 4 + "@x.example",
+            actions=["retry", "dismiss"],
+        ),
+        "bob": s.raise_issue(
+            mailbox=BOB, reason="unresolved_participants", item_id="B1", subject="Bob's call",
+            message="Unresolved participants: y@z.example", actions=["retry", "dismiss"],
+        ),
+    }  # fmt: skip
+
+
+def _cards(html: str) -> list[str]:
+    return re.findall(r'data-issue="(\d+)"', html)
+
+
+def test_i1_issue_filters_by_reason_and_user(dash: Dash) -> None:
+    ids = _issues(dash)
+    with dash.browser_client() as c:
+        sign_in(c, "admin", "admin-pass")
+        page = c.get("/issues").text
+        assert set(_cards(page)) == {str(i) for i in ids.values()}
+        assert 'data-reason="unresolved_participants"' in page and "By user:" in page
+        page = c.get("/issues", params={"reason": "unresolved_participants"}).text
+        assert set(_cards(page)) == {str(ids["wait"]), str(ids["bob"])}
+        page = c.get("/issues", params={"reason": "unresolved_participants", "user": BOB}).text
+        assert _cards(page) == [str(ids["bob"])]
+
+
+def test_i1_no_retry_where_it_cannot_help_and_words_instead(dash: Dash) -> None:
+    ids = _issues(dash)
+    with dash.browser_client() as c:
+        sign_in(c, ALICE, "alice-pass")
+        page = c.get("/issues").text
+    card = page.split(f'data-issue="{ids["long"]}"', 1)[1].split("</li>", 1)[0]
+    assert 'value="retry"' not in card and 'value="dismiss"' in card
+    assert "Shorten the event in Outlook" in card
+    other = page.split(f'data-issue="{ids["wait"]}"', 1)[1].split("</li>", 1)[0]
+    assert 'value="retry"' in other and 'class="wrap"' in other  # the long address wraps
+
+
+def test_i1_bulk_dismiss_with_undo_and_the_dismissed_view(dash: Dash) -> None:
+    ids = _issues(dash)
+    with dash.browser_client() as c:
+        sign_in(c, ALICE, "alice-pass")
+        token = csrf_of(c)
+        r = c.post(
+            "/issues/bulk",
+            data={"csrf": token, "action": "dismiss", "back": "/issues",
+                  "ids": [str(ids["long"]), str(ids["wait"]), str(ids["bob"])]},
+        )  # fmt: skip
+        assert r.status_code == 303
+        page = c.get("/issues").text
+        assert "Dismissed 2 issues. 1 could not be dismissed." in page  # bob's is not hers (Y2)
+        assert _cards(page) == [] and 'id="undo"' in page
+        assert {i.id for i in dash.store.open_issues(BOB)} == {ids["bob"]}
+        gone = c.get("/issues", params={"view": "dismissed"}).text
+        assert set(_cards(gone)) == {str(ids["long"]), str(ids["wait"])}
+        undo = dict(re.findall(r'name="(csrf|back)" value="([^"]*)"', page))
+        undo_ids = re.findall(r'<input type="hidden" name="ids" value="(\d+)">', page)
+        r = c.post("/issues/undo", data={**undo, "ids": undo_ids})
+        assert r.status_code == 303
+        assert set(_cards(c.get("/issues").text)) == {str(ids["long"]), str(ids["wait"])}
+        # restore from the Dismissed view, one at a time
+        c.post("/issues/bulk", data={"csrf": token, "action": "dismiss", "ids": [str(ids["long"])]})
+        c.post("/issues/undo", data={"csrf": token, "ids": [str(ids["long"])]})
+        assert str(ids["long"]) in _cards(c.get("/issues").text)
+        # bob's issue cannot be brought back (or touched) by alice
+        c.post("/issues/undo", data={"csrf": token, "ids": [str(ids["bob"])]})
+
+
+def test_i1_bulk_retry(dash: Dash) -> None:
+    ids = _issues(dash)
+    with dash.browser_client() as c:
+        sign_in(c, "admin", "admin-pass")
+        r = c.post(
+            "/issues/bulk",
+            data={"csrf": csrf_of(c), "action": "retry", "ids": [str(ids["wait"])]},
+        )
+        assert r.status_code == 303
+        assert "Retried 1 issue." in c.get("/issues").text
+
+
+def test_overview_shows_the_org_at_a_glance(dash: Dash) -> None:
+    _issues(dash)
+    w = dash.world
+    w.sb.salesforce.add_contact("Pat", email="pat@fabrikam.example")
+    w.meeting(ALICE, "Weekly", ("pat@fabrikam.example",))
+    w.sync()
+    dash.store.record_outcome(BOB, ok=False, unhealthy_after=10, reason="token expired")
+    with dash.store.session() as ss:  # the session that failed, as the runner records it
+        ss.add(SessionRow(mailbox=BOB, status=SessionStatus.FAILED, finished_at=utcnow(),
+                          error="Graph refused the token: token expired"))  # fmt: skip
+    with dash.browser_client() as c:
+        sign_in(c, "admin", "admin-pass")
+        assert c.get("/", follow_redirects=False).headers["location"] == "/overview"
+        page = c.get("/overview").text
+        assert 'id="last-cycle"' in page and "1 session failed" in page
+        assert re.search(r"<strong>1</strong><span>users failing</span>", page)
+        assert "token expired" in page
+        assert "unresolved participants</a> <strong>2</strong>" in page
+        assert 'id="allowance"' in page and "calls used today" in page
+        assert re.search(r"<strong>\d+</strong><span>Events created</span>", page)
+    with dash.browser_client() as c:
+        sign_in(c, ALICE, "alice-pass")
+        assert c.get("/overview").status_code == 403
+        assert c.get("/", follow_redirects=False).headers["location"] == "/issues"
