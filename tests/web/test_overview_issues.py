@@ -123,3 +123,22 @@ def test_overview_shows_the_org_at_a_glance(dash: Dash) -> None:
         sign_in(c, ALICE, "alice-pass")
         assert c.get("/overview").status_code == 403
         assert c.get("/", follow_redirects=False).headers["location"] == "/issues"
+
+
+def test_settings_changes_are_audited(dash: Dash) -> None:
+    """Who changed which setting when, shown on the settings pages."""
+    from crmcal.state.overrides import audit_log
+    from tests.web._support import set_org
+
+    set_org(dash, mass_delete_guard=33)
+    [row] = audit_log(dash.store, "org")
+    assert (row.actor, row.key, row.old, row.new) == ("admin", "mass_delete_guard", 20, 33)
+    set_org(dash, mass_delete_guard=33)  # no change, no entry
+    assert len(audit_log(dash.store, "org")) == 1
+    with dash.browser_client() as c:
+        sign_in(c, "admin", "admin-pass")
+        page = c.get("/admin/org").text
+        assert 'id="audit"' in page and "mass_delete_guard" in page
+        c.post("/admin/accounts", data={"csrf": csrf_of(c), "username": "ops",
+                                        "password": "ops-password-1", "is_admin": "true"})  # fmt: skip
+    assert audit_log(dash.store, "accounts")[0].key == "ops"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from crmcal.state.overrides import record_audit
 from crmcal.web import accounts
 from crmcal.web.accounts import Principal
 from crmcal.web.context import AccountId, PageUser, Web, WebDep, flash, form_of, render_page
@@ -47,6 +48,10 @@ async def account_add(request: Request, web: WebDep, p: PageUser) -> Response:
         )  # fmt: skip
     except ValueError as exc:
         return _page(web, request, p, error=str(exc).capitalize() + ".")
+    record_audit(
+        web.store, p.username, "accounts", a.username,
+        new={"is_admin": a.is_admin, "mailbox": a.mailbox, "password": bool(form.get("password"))},
+    )  # fmt: skip
     flash(request, f"Account {a.username} saved.")
     return RedirectResponse("/admin/accounts", status_code=303)
 
@@ -61,6 +66,7 @@ async def account_token(
     if a is None:
         raise HTTPException(404, "not found")
     token = accounts.issue_token(web.store, a.username)
+    record_audit(web.store, p.username, "accounts", a.username, new="new API token")
     # shown once, in this answer only (never stored in a session or a flash)
     return _page(web, request, p, new_token=(a.username, token))
 
@@ -75,6 +81,7 @@ async def account_signout(
     if a is None:
         raise HTTPException(404, "not found")
     n = sign_out_everywhere(web.store, account_id)
+    record_audit(web.store, p.username, "accounts", a.username, new=f"signed out ({n})")
     if account_id == p.account_id:
         request.session.clear()
         return RedirectResponse("/login", status_code=303)

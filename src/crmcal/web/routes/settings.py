@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crmcal.domain.settings import OrgSettings, UserSettings
 from crmcal.state.models_web import ORG_SCOPE
+from crmcal.state.overrides import audit_log
 from crmcal.web.context import PageUser, WebDep, flash, form_of, own_mailbox, render_page
 from crmcal.web.overrides import form_fields, load_overrides, parse_form, store_overrides
 
@@ -23,6 +24,7 @@ def settings_page(request: Request, web: WebDep, p: PageUser, user: str | None =
     return render_page(
         web, request, "settings.html", p, fields=form_fields(UserSettings, u.settings),
         selected=mb, overrides=load_overrides(store).get(mb, {}), page="settings",
+        audit=audit_log(store, mb, 20),
     )  # fmt: skip
 
 
@@ -56,6 +58,7 @@ def org_page(request: Request, web: WebDep, p: PageUser) -> Response:
     return render_page(
         web, request, "org.html", p, fields=form_fields(OrgSettings, svc.cfg.org),
         overrides=load_overrides(store).get(ORG_SCOPE, {}), page="org",
+        audit=audit_log(store, None, 50),
     )  # fmt: skip
 
 
