@@ -142,3 +142,24 @@ def test_settings_changes_are_audited(dash: Dash) -> None:
         c.post("/admin/accounts", data={"csrf": csrf_of(c), "username": "ops",
                                         "password": "ops-password-1", "is_admin": "true"})  # fmt: skip
     assert audit_log(dash.store, "accounts")[0].key == "ops"
+
+
+def test_i2_session_detail_page_lists_what_it_wrote(dash: Dash) -> None:
+    w = dash.world
+    w.sb.salesforce.add_contact("Pat", email="pat@fabrikam.example")
+    item = w.meeting(ALICE, "Weekly with Pat", ("pat@fabrikam.example",))
+    from crmcal.rules import categories as cat
+
+    w.set_categories(ALICE, item.id, (cat.SALESFORCE,))
+    w.sync(ALICE)
+    [ev] = w.events()
+    sid = next(s.id for s in dash.sessions(ALICE) if (s.stats or {}).get("created"))
+    with dash.browser_client() as c:
+        sign_in(c, ALICE, "alice-pass")
+        assert f'href="/sessions/{sid}"' in c.get("/sessions").text
+        page = c.get(f"/sessions/{sid}").text
+        assert 'id="writes"' in page and ev.id in page and "/lightning/r/Event/" in page
+        assert c.get("/sessions/999999").status_code == 404
+    with dash.browser_client() as c:  # bob may not see alice's session (Y2)
+        sign_in(c, BOB, "bob-pass")
+        assert c.get(f"/sessions/{sid}").status_code == 404

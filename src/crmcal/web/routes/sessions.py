@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from crmcal.connectors.errors import ConnectorError
-from crmcal.state.models import SessionRow
+from crmcal.state.models import IntentRow, SessionRow
 from crmcal.web import models
 from crmcal.web.context import (
     API_ERRORS,
     BUSY,
     ApiUser,
     PageUser,
+    Web,
     WebDep,
+    event_url,
     flash,
     form_of,
     health_rows,
@@ -29,6 +32,7 @@ from crmcal.web.context import (
 from crmcal.web.service import Busy, NotFound
 
 pages = APIRouter(include_in_schema=False)
+SessionId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 api = APIRouter(prefix="/api/v1", tags=["sessions"], responses=API_ERRORS)
 
 
@@ -39,6 +43,45 @@ def sessions_page(request: Request, web: WebDep, p: PageUser, user: str | None =
     return render_page(
         web, request, "sessions.html", p, sessions=rows, summary=summary(rows), selected=mb,
         page="sessions",
+    )  # fmt: skip
+
+
+def _writes(web: Web, session_id: int) -> list[dict[str, Any]]:
+    """What the session wrote (its O5 intents): side, action, the item's subject, the Event."""
+    with web.store.session() as s:
+        rows = list(
+            s.scalars(
+                select(IntentRow).where(IntentRow.session_id == session_id).order_by(IntentRow.id)
+            )
+        )
+    out = []
+    for r in rows:
+        res, pay = dict(r.result or {}), dict(r.payload or {})
+        ev = res.get("id") or res.get("event_id") or pay.get("event_id")
+        if not ev and r.key.startswith("00U"):
+            ev = r.key
+        out.append(
+            {
+                "side": r.side,
+                "action": r.action.replace("_", " "),
+                "status": str(r.status),
+                "subject": pay.get("Subject") or pay.get("subject") or "",
+                "event_id": ev if isinstance(ev, str) else None,
+            }
+        )
+    return out
+
+
+@pages.get("/sessions/{session_id}", response_class=HTMLResponse)
+def session_page(request: Request, web: WebDep, p: PageUser, session_id: SessionId) -> Response:
+    """I2: one session: what it read, created, updated and deleted, with links."""
+    with web.store.session() as s:
+        row = s.get(SessionRow, session_id)
+    if row is None or not (p.is_admin or (row.mailbox and p.may_see(row.mailbox))):
+        raise HTTPException(404, "not found")  # Y2: the same answer as for no such session
+    return render_page(
+        web, request, "session.html", p, s=row, writes=_writes(web, session_id),
+        event_url=lambda e: event_url(web, e), page="sessions",
     )  # fmt: skip
 
 
