@@ -1,5 +1,5 @@
 """Issue 19 in a real browser (Playwright + Debian's chromium): the admin's org overview, the
-Issues filter with bulk Dismiss and Undo, the Save dialog (nothing pre-selected, "Nothing
+Issues filter with bulk Dismiss and Undo, the calendar in two viewer zones, the Save dialog (nothing pre-selected, "Nothing
 matched", Cancel), the 390 px navigation behind Menu, and the Content-Security-Policy letting
 the page's own scripts run. Screenshots go to tests/artifacts/screenshots/ (19-*)."""
 
@@ -98,6 +98,14 @@ def test_issue19_overview_issues_save_and_phone_nav(dash: Dash) -> None:
             shoot(page, "19-05-save-dialog")
             page.click("#cancel")
             expect(page).to_have_url(re.compile(r"/calendar"))
+            expect(page.locator("#zone-now")).to_contain_text("the mailbox")
+            first_day = page.locator("h2.day").first.get_attribute("data-day")
+            shoot(page, "19-08-calendar-mailbox-zone")
+            page.fill("#zone", "Pacific/Kiritimati")  # UTC+14: the 21:00 UTC meetings move a day
+            page.click("form.zone button")
+            expect(page.locator("#zone-now")).to_contain_text("Pacific/Kiritimati")
+            assert page.locator("h2.day").first.get_attribute("data-day") != first_day
+            shoot(page, "19-09-calendar-viewer-zone")
 
             page.set_viewport_size(PHONE)
             expect(page.locator("header.top > nav")).to_be_hidden()

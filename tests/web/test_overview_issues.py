@@ -163,3 +163,34 @@ def test_i2_session_detail_page_lists_what_it_wrote(dash: Dash) -> None:
     with dash.browser_client() as c:  # bob may not see alice's session (Y2)
         sign_in(c, BOB, "bob-pass")
         assert c.get(f"/sessions/{sid}").status_code == 404
+
+
+def test_calendar_by_day_in_the_viewers_zone(dash: Dash) -> None:
+    """Items grouped by day in the viewer's zone (a setting per dashboard account); all-day items
+    as dates; a clear message when Outlook does not answer."""
+    from datetime import UTC, datetime, timedelta
+
+    w = dash.world
+    now = datetime.now(UTC)
+    late = (now + timedelta(days=3)).replace(hour=23, minute=30, second=0, microsecond=0)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    w.meeting(
+        ALICE, "Late call", ("x@elsewhere.example",),
+        start={"dateTime": late.strftime(fmt), "timeZone": "UTC"},
+        end={"dateTime": (late + timedelta(minutes=30)).strftime(fmt), "timeZone": "UTC"},
+    )  # fmt: skip
+    with dash.browser_client() as c:
+        sign_in(c, ALICE, "alice-pass")
+        page = c.get("/calendar").text
+        assert f'data-day="{late.date().isoformat()}"' in page and "23:30" in page
+        assert "(the mailbox&#39;s)" in page or "(the mailbox's)" in page
+        token = csrf_of(c, "/calendar")
+        c.post("/account/zone", data={"csrf": token, "zone": "Asia/Tokyo"})  # UTC+9
+        page = c.get("/calendar").text
+        assert "Shown in Asia/Tokyo." in page
+        next_day = (late + timedelta(days=1)).date().isoformat()
+        assert f'data-day="{next_day}"' in page and "08:30" in page
+        bad = c.post("/account/zone", data={"csrf": token, "zone": "Mars/Olympus"})
+        assert bad.status_code == 303 and "not a time zone name" in c.get("/calendar").text
+        c.post("/account/zone", data={"csrf": token, "zone": ""})
+        assert "Shown in Asia/Tokyo." not in c.get("/calendar").text

@@ -51,6 +51,9 @@ class WebAccountRow(Base):
     entra_oid: Mapped[str | None] = mapped_column(String(64), default=None)
     """Entra ID object id (`oid`): with `entra_tid`, who this account is (never the address)."""
 
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The zone the dashboard shows times in for this person (IANA); None: the mailbox's."""
+
     __table_args__ = (UniqueConstraint("entra_tid", "entra_oid"),)
 
 

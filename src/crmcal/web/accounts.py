@@ -163,3 +163,16 @@ def list_accounts(store: StateStore) -> list[Principal]:
         return [
             _principal(r) for r in s.scalars(select(WebAccountRow).order_by(WebAccountRow.username))
         ]
+
+
+def time_zone(store: StateStore, account_id: int) -> str | None:
+    with store.session() as s:
+        row = s.get(WebAccountRow, account_id)
+        return row.time_zone if row is not None else None
+
+
+def set_time_zone(store: StateStore, account_id: int, zone: str | None) -> None:
+    with store.session() as s:
+        row = s.get(WebAccountRow, account_id)
+        if row is not None:
+            row.time_zone = zone

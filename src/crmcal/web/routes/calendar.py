@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from crmcal.connectors.errors import ConnectorError
 from crmcal.state.models import LinkRow
-from crmcal.web import models
+from crmcal.web import accounts, calendar_view, models
 from crmcal.web.context import (
     API_ERRORS,
     BUSY,
@@ -47,11 +48,30 @@ def calendar_page(request: Request, web: WebDep, p: PageUser, user: str | None =
         error = str(exc)
     with store.session() as s:
         links = {r.item_id: r for r in s.scalars(select(LinkRow).where(LinkRow.mailbox == mb))}
-    rows = sorted(items, key=lambda i: i.start)
+    chosen = accounts.time_zone(store, p.account_id)
+    zone_name = chosen or calendar_view.mailbox_zone(items)
+    zone = ZoneInfo(zone_name)
     return render_page(
-        web, request, "calendar.html", p, items=rows, links=links, selected=mb, error=error,
-        page="calendar", event_url=lambda e: event_url(web, e),
+        web, request, "calendar.html", p, days=calendar_view.by_day(items, zone), links=links,
+        selected=mb, error=error, page="calendar", event_url=lambda e: event_url(web, e),
+        zone=zone_name, zone_chosen=bool(chosen), zones=calendar_view.ZONES,
+        when=lambda it: calendar_view.when(it, zone), category_class=calendar_view.category_class,
     )  # fmt: skip
+
+
+@pages.post("/account/zone")
+async def zone_form(request: Request, web: WebDep, p: PageUser) -> Response:
+    """The viewer's time zone for the dashboard (empty: the mailbox's)."""
+    form = await form_of(request)
+    raw = form.get("zone", "").strip()
+    zone = calendar_view.valid_zone(raw) if raw else None
+    if raw and zone is None:
+        flash(request, f"{raw[:60]!r} is not a time zone name (e.g. Europe/Berlin).", "error")
+    else:
+        accounts.set_time_zone(web.store, p.account_id, zone)
+        flash(request, f"Times are shown in {zone}." if zone else "Times follow the mailbox.")
+    back = form.get("back") or "/calendar"
+    return RedirectResponse(back if back.startswith("/calendar") else "/calendar", status_code=303)
 
 
 @pages.get("/save", response_class=HTMLResponse)

@@ -50,6 +50,7 @@ def upgrade() -> None:
     with op.batch_alter_table("web_accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("entra_tid", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("entra_oid", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("time_zone", sa.String(length=64), nullable=True))
         batch_op.create_unique_constraint(
             batch_op.f("uq_web_accounts_entra_tid_entra_oid"), ["entra_tid", "entra_oid"]
         )
@@ -58,6 +59,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("web_accounts", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_web_accounts_entra_tid_entra_oid"), type_="unique")
+        batch_op.drop_column("time_zone")
         batch_op.drop_column("entra_oid")
         batch_op.drop_column("entra_tid")
     with op.batch_alter_table("web_subscriptions", schema=None) as batch_op:
