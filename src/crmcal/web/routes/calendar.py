@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from crmcal.connectors.errors import ConnectorError
 from crmcal.state.models import LinkRow
-from crmcal.web import accounts, calendar_view, models
+from crmcal.web import accounts, calendar_view, models, save_view
 from crmcal.web.context import (
     API_ERRORS,
     BUSY,
@@ -93,9 +93,13 @@ def save_page(
         link = s.scalars(
             select(LinkRow).where(LinkRow.mailbox == mb, LinkRow.item_id == item)
         ).first()
+    current = save_view.current_links(svc, link.event_id if link else None)
+    people, answered = save_view.participants(svc, mb, it)
     return render_page(
-        web, request, "save.html", p, item=it, link=link, selected=mb, issue=issue, page="calendar"
-    )
+        web, request, "save.html", p, item=it, link=link, selected=mb, issue=issue,
+        page="calendar", current=current, people=people, people_ok=answered,
+        event_url=lambda e: event_url(web, e),
+    )  # fmt: skip
 
 
 @pages.post("/save")
