@@ -82,6 +82,21 @@ class StorageConfig(_Section):
         ),
     )
 
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Y1: the key that encrypts secrets at rest (webhook clientStates in the state store, "
+            "the generated dashboard session key). Default: generated into "
+            "`<data_dir>/at-rest.key` (0600)."
+        ),
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="A file that holds `storage.secret_key`."
+    )
+
+    def at_rest_key(self) -> SecretStr | None:
+        return _read_secret(self.secret_key, self.secret_key_file, "storage.secret_key_file")
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, v: str | None) -> str | None:
@@ -339,6 +354,15 @@ class WebConfig(_Section):
         description=(
             "M7: origins besides Microsoft's Outlook hosts that may show the add-in's task pane, "
             "e.g. Exchange Server's Outlook on the web `https://mail.contoso.com`."
+        ),
+    )
+    search_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description=(
+            "Record searches (Save dialog) one dashboard account may run per minute; each costs "
+            "Salesforce API calls, so one person can't spend the org's allowance."
         ),
     )
 

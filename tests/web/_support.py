@@ -115,3 +115,12 @@ def sign_in(client: httpx.Client, username: str, password: str) -> None:
 def csrf_of(client: httpx.Client, path: str = "/issues") -> str:
     page = client.get(path)
     return page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def set_org(d: Dash, **changes: Any) -> None:
+    """Org settings changed as an admin changes them in the dashboard (an override)."""
+    from crmcal.state.models_web import ORG_SCOPE
+    from crmcal.web.overrides import store_overrides
+
+    org = d.web.service.cfg.org
+    store_overrides(d.store, ORG_SCOPE, d.web.cfg.org, org.model_copy(update=changes), "admin")

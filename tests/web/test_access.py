@@ -182,9 +182,11 @@ def test_users_cli_adds_accounts_and_tokens(tmp_path: object) -> None:
         encoding="utf-8",
     )
     run = CliRunner().invoke
-    r = run(app, ["users", "add", "root", "--admin", "--password", "pw-1", "-c", str(cfg)])
+    r = run(
+        app, ["users", "add", "root", "--admin", "--password", "pw-1-long-secret", "-c", str(cfg)]
+    )
     assert r.exit_code == 0, r.output
-    r = run(app, ["users", "add", ALICE, "--password", "pw-2", "-c", str(cfg)])
+    r = run(app, ["users", "add", ALICE, "--password", "pw-2-long-secret", "-c", str(cfg)])
     assert r.exit_code == 0, r.output
     r = run(app, ["users", "add", "x@nowhere.example", "--password", "pw", "-c", str(cfg)])
     assert r.exit_code == 2  # not a crmcal user

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from crmcal.domain.settings import CreateRecordBy
 from crmcal.rules import categories as cat
 from tests.integration.conftest import World
-from tests.web._support import ALICE, Dash, make_world_users, serve
+from tests.web._support import ALICE, Dash, make_world_users, serve, set_org
 
 NEW = "new.person@unknown-co.example"
 OTHER = "someone@elsewhere-co.example"
@@ -44,6 +45,7 @@ def test_A6_M4_unresolved_candidate_raises_a_notice_and_create_record_shares_it(
     assert cat.strip(w.item(ALICE, item.id).categories) == w.item(ALICE, item.id).categories
     w.quiet(ALICE)  # nothing written on either side; still one issue, not a second one
     assert [i["id"] for i in _open(auto)] == [issue["id"]]
+    set_org(auto, create_record_by=CreateRecordBy.EVERYONE)  # issue 19: reps may, by policy
 
     with auto.api(ALICE) as alice:
         res = alice.post(

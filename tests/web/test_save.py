@@ -3,8 +3,9 @@ settings changed in the dashboard reaching the runner."""
 
 from __future__ import annotations
 
+from crmcal.domain.settings import CreateRecordBy
 from crmcal.rules import categories as cat
-from tests.web._support import ALICE, BOB, Dash, csrf_of, sign_in
+from tests.web._support import ALICE, BOB, Dash, csrf_of, set_org, sign_in
 
 EXT = "pat@fabrikam.example"
 
@@ -153,6 +154,7 @@ def test_i1_share_anyway_links_the_chosen_name(dash: Dash) -> None:
 
 def test_i1_create_record_makes_the_contact_and_shares(dash: Dash) -> None:
     """K via the dashboard: `crmcal.sync.autocreate.create_records_for_addresses` (issue 11)."""
+    set_org(dash, create_record_by=CreateRecordBy.EVERYONE)  # issue 19: reps may, by policy
     w = dash.world
     item = w.meeting(ALICE, "First meeting", ("jo.doe@brand-new.example",))
     w.set_categories(ALICE, item.id, (cat.SALESFORCE,))

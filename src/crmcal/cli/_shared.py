@@ -6,6 +6,9 @@ here and never from each other or from `crmcal.cli` itself, so nothing imports i
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -26,8 +29,31 @@ config_app = typer.Typer(help="Show and check the configuration.", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 240
+"""Columns of the tables when output goes to a pipe or a file (issue 19: not cut to 80)."""
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console as wide as the terminal; when piped, `$COLUMNS` or `PIPED_WIDTH` columns and no
+    colour codes, so `crmcal sync | less` and `> file` keep whole rows."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPED_WIDTH, color_system=None)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (one document) instead of a table, for scripts.")
+]
+
+
+def print_json(value: object) -> None:
+    """One JSON document on stdout, with nothing else (no progress bars, no colour)."""
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
 
 ConfigOption = Annotated[
     Path | None,

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from crmcal import __version__
-from crmcal.cli._shared import ConfigOption, app, console
+from crmcal.cli._shared import ConfigOption, JsonOption, app, console, print_json
 from crmcal.config import Config, ConfigError, load_config
 from crmcal.state import StateStore
 
@@ -191,9 +191,16 @@ def _safe_url(url: str) -> str:
 
 
 @app.command()
-def doctor(config: ConfigOption = None) -> None:
+def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Check the configuration and the state store, and print what is fine and what is not."""
     checks = run_checks(config)
+    if as_json:
+        print_json(
+            [{"check": c.area, "status": c.status.value, "detail": c.detail} for c in checks]
+        )
+        if any(c.status is Status.FAIL for c in checks):
+            raise typer.Exit(1)
+        return
     table = Table(title="crmcal doctor", show_lines=False)
     table.add_column("check", no_wrap=True)
     table.add_column("status")

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crmcal.cli._shared import ConfigOption, _load, app, console, err_console, setup_logging
+from crmcal.cli._shared import (
+    ConfigOption,
+    JsonOption,
+    _load,
+    app,
+    console,
+    err_console,
+    print_json,
+    setup_logging,
+)
 from crmcal.domain import OrgSettings, UserConfig
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult
@@ -49,6 +58,23 @@ def _session_table(title: str, results: list[SessionResult]) -> Table:
     return t
 
 
+def _session_json(r: SessionResult) -> dict[str, object]:
+    o = r.outcome
+    return {
+        "user": r.mailbox,
+        "status": str(r.status),
+        "read": r.read,
+        "created": o.created,
+        "linked": o.linked,
+        "updated": o.updated,
+        "deleted": o.deleted,
+        "to_outlook": o.created_items + o.updated_items + o.deleted_items,
+        "categories": o.categories,
+        "issues": o.issues,
+        "error": r.error,
+    }
+
+
 @app.command()
 def sync(
     config: ConfigOption = None,
@@ -59,6 +85,7 @@ def sync(
         bool,
         typer.Option(help="Confirm deletions the mass-delete guard (X7) held back."),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one session now for every user (or the ones named) and print what it did."""
     from rich.progress import Progress
@@ -75,7 +102,7 @@ def sync(
     calendar, crm = build_calendar(cfg), build_crm(cfg)
     n = sum(1 for u in cfg.users if u.enabled and not u.settings.paused)
     try:
-        with Progress(console=console, transient=True) as bar:
+        with Progress(console=console, transient=True, disable=as_json) as bar:
             task = bar.add_task("syncing", total=len(user) if user else n)
             results = run_sync(
                 cfg,
@@ -91,10 +118,18 @@ def sync(
         calendar.close()
         crm.close()
         store.dispose()
-    console.print(_session_table("crmcal sync", results))
-    console.print(
-        f"API calls: Microsoft Graph {calendar.calls.total}, Salesforce {crm.total_calls}"
-    )
+    if as_json:
+        print_json(
+            {
+                "sessions": [_session_json(r) for r in results],
+                "api_calls": {"graph": calendar.calls.total, "salesforce": crm.total_calls},
+            }
+        )
+    else:
+        console.print(_session_table("crmcal sync", results))
+        console.print(
+            f"API calls: Microsoft Graph {calendar.calls.total}, Salesforce {crm.total_calls}"
+        )
     if any(r.status == "failed" for r in results):
         for r in results:
             if r.error:

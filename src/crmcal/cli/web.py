@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from crmcal.cli._shared import _load, setup_logging
+from crmcal.cli._shared import JsonOption, _load, make_console, print_json, setup_logging
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -81,11 +80,15 @@ def register(app: typer.Typer) -> None:
         pw = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         with StateStore(cfg.storage.url()) as store:
             store.migrate()
-            p = accounts.add_account(store, username, password=pw, is_admin=admin, mailbox=mb)
+            try:
+                p = accounts.add_account(store, username, password=pw, is_admin=admin, mailbox=mb)
+            except ValueError as exc:
+                err_console.print(f"[red]{exc}[/]")
+                raise typer.Exit(2) from None
         console.print(f"account {p.username} ({'admin' if p.is_admin else p.mailbox}) saved")
 
     @users_app.command("list")
-    def users_list(config: ConfigOption = None) -> None:
+    def users_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         """List the dashboard accounts."""
         from crmcal.config import Config
         from crmcal.state import StateStore
@@ -96,6 +99,14 @@ def register(app: typer.Typer) -> None:
         with StateStore(cfg.storage.url()) as store:
             store.migrate()
             rows = accounts.list_accounts(store)
+        if as_json:
+            print_json(
+                [
+                    {"account": r.username, "is_admin": r.is_admin, "mailbox": r.mailbox}
+                    for r in rows
+                ]
+            )
+            return
         t = Table("account", "role", "mailbox")
         for r in rows:
             t.add_row(r.username, "admin" if r.is_admin else "user", r.mailbox or "")

@@ -78,6 +78,14 @@ class AutoCreate(StrEnum):
     SMART = "smart"
 
 
+class CreateRecordBy(StrEnum):
+    """Who may use an issue's Create record (issue 19)."""
+
+    POLICY = "policy"
+    EVERYONE = "everyone"
+    ADMINS = "admins"
+
+
 class Direction(StrEnum):
     BOTH = "both"
     OUTLOOK_TO_SALESFORCE = "outlook_to_salesforce"
@@ -212,6 +220,13 @@ class OrgSettings(_Frozen):
     )
     autocreate_account: bool = Field(
         default=True, description="K2: with `contact`, create the Account when no Website matches."
+    )
+    create_record_by: CreateRecordBy = Field(
+        default=CreateRecordBy.POLICY,
+        description=(
+            "Who may press Create record on an issue: `policy` (everyone when autocreate is on, "
+            "else admins only), `everyone`, or `admins`."
+        ),
     )
     autocreate_opportunity: bool = Field(
         default=False, description="K5: with a new Account, also create an Opportunity as WhatId."

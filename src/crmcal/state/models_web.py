@@ -11,6 +11,10 @@ Imported by `crmcal.state.models` so that `Base.metadata` is complete; created b
   file by the runner.
 - `web_subscriptions`: the Graph change-notification subscription crmcal keeps per mailbox (O4),
   with the `clientState` secret the webhook checks (Y2).
+- `web_sessions` (issue 19, migration 0010): dashboard sign-in sessions kept on the server; the
+  cookie carries only a random id, stored here as its HMAC, so logout and "sign out everywhere"
+  revoke a session by deleting its row.
+- `web_audit` (issue 19): who changed which setting when.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy import JSON, Boolean, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crmcal.state.crypto import Encrypted
 from crmcal.state.models import Base, utcnow
 
 ORG_SCOPE = "org"
@@ -41,6 +46,15 @@ class WebAccountRow(Base):
     """SHA-256 of the account's API token (the token itself is shown once)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    entra_tid: Mapped[str | None] = mapped_column(String(64), default=None)
+    """Entra ID tenant (`tid`) of the person bound to this account at their first sign-in."""
+    entra_oid: Mapped[str | None] = mapped_column(String(64), default=None)
+    """Entra ID object id (`oid`): with `entra_tid`, who this account is (never the address)."""
+
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The zone the dashboard shows times in for this person (IANA); None: the mailbox's."""
+
+    __table_args__ = (UniqueConstraint("entra_tid", "entra_oid"),)
 
 
 class SettingOverrideRow(Base):
@@ -58,7 +72,32 @@ class SubscriptionRow(Base):
 
     mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(128), unique=True)
-    client_state: Mapped[str] = mapped_column(String(128))
+    client_state: Mapped[str] = mapped_column(Encrypted())
+    """Sealed at rest (Y1, `state/crypto.py`)."""
     expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     renewed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebSessionRow(Base):
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """HMAC-SHA256 (hex) of the cookie's random value under the session key."""
+    account_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditRow(Base):
+    __tablename__ = "web_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    scope: Mapped[str] = mapped_column(String(320))
+    """`org`, a user's mailbox, or `accounts`."""
+    key: Mapped[str] = mapped_column(String(120))
+    old: Mapped[Any] = mapped_column(JSON, default=None, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, default=None, nullable=True)

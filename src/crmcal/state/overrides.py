@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from crmcal.state.models import UserHealthRow
-from crmcal.state.models_web import SettingOverrideRow
+from crmcal.state.models_web import AuditRow, SettingOverrideRow
 from crmcal.state.store import StateStore
 
 USER_EXCLUDED = frozenset({"paused"})
@@ -37,10 +37,30 @@ def store_overrides(
     diff = {k: v for k, v in w.items() if b.get(k) != v and k not in USER_EXCLUDED}
     with store.session() as s:
         row = s.get(SettingOverrideRow, scope)
+        before = b | dict(row.values or {}) if row is not None else b
         if row is None:
             row = SettingOverrideRow(scope=scope, values=diff, updated_by=by)
             s.add(row)
         else:
             row.values = diff
             row.updated_by = by
+        for k, v in w.items():  # issue 19: who changed which setting when
+            if k not in USER_EXCLUDED and before.get(k) != v:
+                s.add(AuditRow(actor=by, scope=scope, key=k, old=before.get(k), new=v))
     return diff
+
+
+def record_audit(
+    store: StateStore, actor: str, scope: str, key: str, old: Any = None, new: Any = None
+) -> None:
+    with store.session() as s:
+        s.add(AuditRow(actor=actor, scope=scope, key=key, old=old, new=new))
+
+
+def audit_log(store: StateStore, scope: str | None = None, limit: int = 50) -> list[AuditRow]:
+    """The newest changes first; of one scope (`org`, a mailbox, `accounts`) or all."""
+    with store.session() as s:
+        q = select(AuditRow)
+        if scope is not None:
+            q = q.where(AuditRow.scope == scope)
+        return list(s.scalars(q.order_by(AuditRow.id.desc()).limit(limit)))

@@ -45,6 +45,8 @@ def add_account(
     name = norm(username)
     if not name:
         raise ValueError("the username is empty")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password is shorter than {MIN_PASSWORD} characters")
     with store.session() as s:
         row = s.scalars(select(WebAccountRow).where(WebAccountRow.username == name)).first()
         if row is None:
@@ -58,32 +60,70 @@ def add_account(
         return _principal(row)
 
 
+MIN_PASSWORD = 8
+"""The shortest local password `add_account` takes (issue 19; NIST SP 800-63B section 5.1.1.2)."""
+
+_DUMMY_HASH = hash_password("crmcal timing parity, never a real password")
+
+
 def authenticate(store: StateStore, username: str, password: str) -> Principal | None:
+    """The account when the password matches. An unknown user, or one without a password, costs
+    the same scrypt run as a known one (timing parity: the time does not tell who exists)."""
     with store.session() as s:
         row = s.scalars(
             select(WebAccountRow).where(WebAccountRow.username == norm(username))
         ).first()
-        if row is None or not verify_password(password, row.password_hash):
+        stored = row.password_hash if row is not None and row.password_hash else None
+        ok = verify_password(password or "-", stored or _DUMMY_HASH)
+        if row is None or stored is None or not ok:
             return None
         row.last_login_at = utcnow()
         return _principal(row)
 
 
+class NotThisPerson(Exception):
+    """The address belongs to an account bound to another Entra ID identity."""
+
+
 def sign_in_external(
-    store: StateStore, username: str, *, is_admin: bool, mailbox: str | None
+    store: StateStore,
+    username: str,
+    *,
+    is_admin: bool,
+    mailbox: str | None,
+    tid: str = "",
+    oid: str = "",
 ) -> Principal:
-    """An Entra ID sign-in: the account is made on first sign-in. An account that only signs in
-    through Entra takes its admin flag from `web.admins` at every sign-in (removing someone from
-    the list takes the rights away); a local account's own admin flag stays."""
+    """An Entra ID sign-in: the person is who `tid` and `oid` say (issue 19), never their
+    `preferred_username`, which a tenant admin can give to someone else.
+
+    An account bound to (`tid`, `oid`) is that person's, whatever address they sign in with now.
+    Else an account with the address that is bound to no one yet is bound now (first sign-in);
+    one bound to another person raises `NotThisPerson`. A new account is made otherwise.
+    An account that only signs in through Entra takes its admin flag from `web.admins` at every
+    sign-in (removing someone from the list takes the rights away); a local account's own admin
+    flag stays."""
     name = norm(username)
     with store.session() as s:
-        row = s.scalars(select(WebAccountRow).where(WebAccountRow.username == name)).first()
+        row = None
+        if tid and oid:
+            row = s.scalars(
+                select(WebAccountRow).where(
+                    WebAccountRow.entra_tid == tid, WebAccountRow.entra_oid == oid
+                )
+            ).first()
+        if row is None:
+            row = s.scalars(select(WebAccountRow).where(WebAccountRow.username == name)).first()
+            if row is not None and row.entra_oid and (row.entra_tid, row.entra_oid) != (tid, oid):
+                raise NotThisPerson(name)
         if row is None:
             row = WebAccountRow(username=name, is_admin=is_admin, mailbox=mailbox)
             s.add(row)
         else:
             row.is_admin = is_admin if row.password_hash is None else (row.is_admin or is_admin)
             row.mailbox = row.mailbox or mailbox
+        if tid and oid:
+            row.entra_tid, row.entra_oid = tid, oid
         row.last_login_at = utcnow()
         s.flush()
         return _principal(row)
@@ -123,3 +163,16 @@ def list_accounts(store: StateStore) -> list[Principal]:
         return [
             _principal(r) for r in s.scalars(select(WebAccountRow).order_by(WebAccountRow.username))
         ]
+
+
+def time_zone(store: StateStore, account_id: int) -> str | None:
+    with store.session() as s:
+        row = s.get(WebAccountRow, account_id)
+        return row.time_zone if row is not None else None
+
+
+def set_time_zone(store: StateStore, account_id: int, zone: str | None) -> None:
+    with store.session() as s:
+        row = s.get(WebAccountRow, account_id)
+        if row is not None:
+            row.time_zone = zone

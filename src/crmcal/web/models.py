@@ -148,3 +148,9 @@ class Siblings(_Body):
     guid: str
     subject: str
     events: list[SiblingEvent]
+
+
+class Error(_Body):
+    """An error answer (401, 403, 404, 409, 429, 502)."""
+
+    detail: str

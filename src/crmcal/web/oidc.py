@@ -142,6 +142,6 @@ class OidcClient:
         return Identity(
             username=username,
             name=str(claims.get("name", "")),
-            subject=str(claims.get("oid") or claims.get("sub") or ""),
+            subject=str(claims.get("oid") or ""),  # who the person is (issue 19), with tid
             tenant=str(claims.get("tid", "")),
         )

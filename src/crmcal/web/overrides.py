@@ -147,7 +147,8 @@ def parse_form(
             none_ok = type(None) in typing.get_args(info.annotation)
             values[name] = None if (none_ok and not raw.strip()) else raw.strip()
         elif kind is Kind.CHOICE:
-            values[name] = raw
+            if name in form:  # a <select> always sends one; absent: not on this form, kept
+                values[name] = raw
         elif kind is Kind.LINES:
             values[name] = _lines(raw)
         elif kind is Kind.BLOCKLIST:
