@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CalendarChanges, CrmEvent, Item, OrgSettings, RecordRef, UserConfig
+from crmcal.domain.calendar import ItemRemoved
 from crmcal.domain.crm import CrmOpportunity
 from crmcal.rules.feeds import Stored
 from crmcal.rules.linking import SearchResults
@@ -36,6 +37,7 @@ from crmcal.state.models import (
     ShareMode,
     UserHealthRow,
 )
+from crmcal.sync.actions import Plan
 from crmcal.sync.attachments import pending_retries, share_attachments
 from crmcal.sync.attachments import settle_issues as settle_attachment_issues
 from crmcal.sync.autocreate import auto_create
@@ -43,6 +45,7 @@ from crmcal.sync.codec import item_from_json
 from crmcal.sync.duplicates import OPEN_ISSUE_MESSAGES, check_copies, describe
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items_in
+from crmcal.sync.guard import NONE, over_guard
 from crmcal.sync.plan import (
     Context,
     Inputs,
@@ -50,8 +53,11 @@ from crmcal.sync.plan import (
     Lookups,
     NaturalKey,
     TrackedItem,
+    hold_item_deletions,
     in_play,
+    item_deletions,
     key_start,
+    linked_items,
     lookups,
     natural_key,
     plan,
@@ -59,7 +65,7 @@ from crmcal.sync.plan import (
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.reconcile import reconcile
 from crmcal.sync.series import SeriesLink
-from crmcal.sync.series_run import merge_outcome, run_series, series_links_in
+from crmcal.sync.series_run import SeriesRun, merge_outcome, plan_series, series_links_in
 
 log = logging.getLogger("crmcal.sync")
 
@@ -263,10 +269,14 @@ def run_user_session(
     feeds: FeedShare | None = None,
     invitee_events: frozenset[str] = frozenset(),
     claim: Claim | None = None,
+    only: frozenset[str] | None = None,
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
     systemic ones (auth, limits, service down) end the session as failed and count for I3.
-    With a `claim`, raises `Held` (and records nothing) when another worker holds the user."""
+    With a `claim`, raises `Held` (and records nothing) when another worker holds the user.
+    `only`: a session limited to these items (Save, instant sync; decision 0121): they are read
+    by id instead of the delta round, the cursor stays, and nothing else of the mailbox is
+    looked at; reconcile, D4, series, attachments and the X7 guard run as in any session."""
     t0 = time.monotonic()
     mailbox = user.mailbox
     org: OrgSettings = directory.org
@@ -290,7 +300,11 @@ def run_user_session(
             return result
         enabled_at, cursor, tracked = st.enabled_at, st.cursor, st.tracked
         item_dates, stored_feeds = st.item_dates, st.stored_feeds
-        changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
+        if only is None:
+            changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
+        else:
+            changes = _named(calendar, mailbox, only, tracked)
+            item_dates = {k: v for k, v in item_dates.items() if k in only}
         result.read = len(changes.items)
         # G1, G4: one-way feed items are the feeds' business, not the planner's.
         feed_ids = {st.item_id for st in stored_feeds.values() if st.item_id}
@@ -369,27 +383,33 @@ def run_user_session(
             search=found,
             existing=existing,
             series_masters=frozenset(st.series),
+            guard=False,  # weighed with the series' deletions below
         )
         if org.invitation_mode and invitee_events:
             inputs = _with_invitees(crm, inputs, invitee_events, directory)
         # K1-K5, M4: records for unresolved participants, then the plan again with them.
         p, made = auto_create(crm, store, inputs, plan(inputs), session_id=sid)
         result.records_created = len(made)
-        result.outcome = Executor(store, calendar, crm, org, session_id=sid, now=now).run(p)
-        # R1-R6, X8, N3, U5: recurring series, decided as series (issue 7).
-        series_out = run_series(
+        # R1-R6, X8, N3, U5: recurring series, decided as series (issue 7), before any write.
+        series = plan_series(
             ctx=inputs.ctx, calendar=calendar, crm=crm, store=store, changes=changes,
             tracked=tracked, crm_events=crm_events, crm_deleted=crm_deleted, search=found,
-            session_id=sid, now=now, deleting=result.outcome.deleted,
-            deleting_items=result.outcome.deleted, links=st.series,
+            session_id=sid, now=now, links=st.series,
         )  # fmt: skip
+        p = guard(p, inputs, series)  # X7: one count over the whole plan (decision 0120)
+        result.outcome = Executor(store, calendar, crm, org, session_id=sid, now=now).run(p)
+        series_out = series.execute() if series is not None else None
         if series_out is not None:
             merge_outcome(result.outcome, series_out)
         # T1-T2: files of the items now linked go to their Events (skips named in the log).
         file_items = {i.id: i for i in in_play(changes.items, tracked)}
         retry_gone: list[str] = []
         if org.share_attachments:  # files that failed before are tried again (decision 0054)
-            again = [i for i in pending_retries(store, mailbox) if i not in file_items]
+            again = [
+                i
+                for i in pending_retries(store, mailbox)
+                if i not in file_items and (only is None or i in only)
+            ]
             if again:
                 got, unreadable = calendar.fetch_items(mailbox, again)
                 file_items.update({i.id: i for i in got})
@@ -465,6 +485,37 @@ def run_user_session(
             if claim is not None:
                 claim.give_back(s, result)
     return result
+
+
+def _named(
+    calendar: CalendarPort, mailbox: str, only: frozenset[str], tracked: dict[str, TrackedItem]
+) -> CalendarChanges:
+    """A limited session's "delta": the named items read by id. A tracked one that is not
+    found is reported removed, so X5 confirms it gone as after a tombstone (and X7 weighs it).
+    No cursor: the mailbox's delta cursor stays where it is."""
+    ids = sorted(only)
+    items, errors = calendar.fetch_items(mailbox, ids) if ids else ((), ())
+    found = {i.id for i in items} | {e.item_id for e in errors}
+    removed = tuple(ItemRemoved(i, mailbox) for i in ids if i not in found and i in tracked)
+    return CalendarChanges(mailbox, tuple(items), removed, cursor="", errors=tuple(errors))
+
+
+def guard(p: Plan, inputs: Inputs, series: SeriesRun | None) -> Plan:
+    """X7, once over every Salesforce deletion of the session's plan: the items' and the series'
+    together (decision 0120). Over the guard, all of them are held. The "half of what is linked"
+    rule counts shared things against the user's linked items, or, when whole series go, against
+    the series and items linked (decision 0036)."""
+    org = inputs.ctx.directory.org
+    items = item_deletions(p.actions)
+    of_series = series.deletions() if series is not None else NONE
+    linked = series.linked if series is not None and of_series.things else linked_items(inputs)
+    total = items + of_series
+    over = over_guard(org, total, linked, confirmed=inputs.ctx.allow_mass_delete)
+    if over and items.events:
+        p = Plan(tuple(hold_item_deletions(p.actions, inputs, total.events, linked)))
+    if series is not None:
+        series.guard(deleting=items.events, deleting_items=items.things, over=over)
+    return p
 
 
 def _with_invitees(
