@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,6 @@ from crmcal.domain.crm import RecordType, record_type_of
 from crmcal.domain.ids import id_problem
 from crmcal.rules import categories as cat
 from crmcal.rules.participants import Directory
-from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
 from crmcal.service.overrides import effective_config
 from crmcal.service.runner import build_calendar, build_crm, run_sync, shared_activities
@@ -53,10 +52,9 @@ from crmcal.state.models import (
     utcnow,
 )
 from crmcal.sync.codec import item_to_json
-from crmcal.sync.execute import Executor
-from crmcal.sync.plan import MASS_DELETE_REASON, Context, Inputs, in_play, lookups, plan
+from crmcal.sync.plan import MASS_DELETE_REASON
 from crmcal.sync.series import MASS_DELETE_SERIES_REASON
-from crmcal.sync.session import SessionResult, _state_for, _tracked, search
+from crmcal.sync.session import SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
 
 log = logging.getLogger("crmcal.web")
@@ -249,9 +247,11 @@ class WebService:
             row.paused = paused
 
     def sync_items(self, mailbox: str, item_ids: Sequence[str], trigger: str) -> SessionResult:
-        """A targeted run for linked items (M2 on a linked item, O4): read just these items,
-        plan them and execute, without reading the mailbox's delta or sharing anything new (A2:
-        auto-share stays in scheduled sessions). Recorded as a session with its statistics."""
+        """A session limited to linked items (M2 on a linked item, O4): these items are read by
+        id, without the mailbox's delta and without sharing anything new (A2: auto-share stays
+        in scheduled sessions). It is the engine's own session (`run_user_session(only=...)`,
+        decision 0121): reconcile, D4, series, attachments and the X7 guard come with it.
+        Recorded as a session with its statistics."""
         cfg = self.cfg
         user = self.user(mailbox)
         org = cfg.org
@@ -260,77 +260,32 @@ class WebService:
             # O1: a paused user's changes wait, webhooks or not.
             raise Paused(f"sync is paused for {mailbox}")
         with self.user_lock(mailbox):
-            sid = self.store.start_session(mailbox, trigger)
-            result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
-            t0 = time.monotonic()
+            with self.store.session() as s:
+                linked = set(
+                    s.scalars(
+                        select(LinkRow.item_id).where(
+                            LinkRow.mailbox == mailbox,
+                            LinkRow.item_id.in_(list(item_ids)),
+                            LinkRow.event_id.is_not(None),
+                        )
+                    )
+                )
+            if self._sa is None:
+                self._sa = shared_activities(self.crm)
             before = self.api_calls()
-            try:
-                with self.store.session() as s:
-                    rows = list(
-                        s.scalars(
-                            select(LinkRow).where(
-                                LinkRow.mailbox == mailbox,
-                                LinkRow.item_id.in_(list(item_ids)),
-                                LinkRow.event_id.is_not(None),
-                            )
-                        )
-                    )
-                    health = s.get(UserHealthRow, mailbox)
-                    enabled_at = health.enabled_at if health and health.enabled_at else now
-                tracked = {r.item_id: _tracked(r) for r in rows}
-                if tracked:
-                    items, _errors = self.calendar.fetch_items(mailbox, sorted(tracked))
-                    result.read = len(items)
-                    if self._sa is None:
-                        self._sa = shared_activities(self.crm)
-                    directory = Directory.of(org, list(cfg.users))
-                    ctx = Context(
-                        user=user,
-                        directory=directory,
-                        now=now,
-                        window=window(now, org),
-                        enabled_at=enabled_at,
-                        shared_activities=self._sa,
-                        zone=zoneinfo_for,
-                    )
-                    lk = lookups(ctx, in_play(items, tracked), tracked)
-                    if lk.internal:
-                        extra = {
-                            u.email.strip().lower(): u.id
-                            for u in self.crm.users(lk.internal)
-                            if u.is_active
-                        }
-                        directory = replace(
-                            directory,
-                            salesforce_users={**directory.salesforce_users, **extra},
-                        )
-                        ctx = replace(ctx, directory=directory)
-                    by_guid, events = _state_for(self.store, lk.guids, tracked.values())
-                    found = search(self.crm, lk, ctx)
-                    p = plan(
-                        Inputs(
-                            ctx,
-                            items=tuple(items),
-                            tracked=tracked,
-                            by_guid=by_guid,
-                            events=events,
-                            search=found,
-                        )
-                    )
-                    ex = Executor(self.store, self.calendar, self.crm, org, session_id=sid, now=now)
-                    result.outcome = ex.run(p)
-                result.status = (
-                    SessionStatus.PARTIAL if result.outcome.failed else SessionStatus.SUCCEEDED
-                )
-            except ConnectorError as exc:
-                result.status = SessionStatus.FAILED
-                result.error = str(exc)
-            finally:
-                result.seconds = time.monotonic() - t0
-                self.store.finish_session(
-                    sid, status=result.status, stats=result.stats(), error=result.error
-                )
-                self._record_calls(sid, before)
+            result = run_user_session(
+                user,
+                directory=Directory.of(org, list(cfg.users)),
+                calendar=self.calendar,
+                crm=self.crm,
+                store=self.store,
+                now=now,
+                zone=zoneinfo_for,
+                trigger=trigger,
+                shared_activities=self._sa,
+                only=frozenset(linked),
+            )
+            self._record_calls(result.session_id, before)
         return result
 
     # -- Save (M2) ----------------------------------------------------------------------------
