@@ -658,3 +658,32 @@ def test_X7_one_count_over_items_and_series_holds_the_whole_plan(
     r = _confirmed(world)
     assert len(world.events()) == extra, r.outcome.log
     assert world.store.open_issues(ANA) == []
+
+
+@pytest.mark.parametrize("fmt", [RecurrenceFormat.CLASSIC, RecurrenceFormat.LIGHTNING])
+@pytest.mark.parametrize("on", ["occurrence", "master"])
+def test_R2_M2_save_on_a_linked_series_updates_it_at_once(
+    world: World, fmt: RecurrenceFormat, on: str
+) -> None:
+    """R2, M2 (issue 18): Save on any occurrence or on the master of a series already shared
+    updates the Salesforce series at once (a session limited to that series): every
+    occurrence Event in the window gets the chosen Name; a later session writes nothing."""
+    from crmcal.web.service import WebService
+
+    world.person(ANA)
+    _on(world, fmt)
+    who = world.contact("pat@fabrikam.example", "Pat")
+    mid = _series(world, "Linked check-in", WEEKLY)
+    world.sync()
+    rows = _sf_rows(world)
+    assert len(rows) == 8 and {e.who_id for e in rows} == {None}
+    target = _occurrences(world, mid)[3].id if on == "occurrence" else mid
+    assert world.store is not None
+    svc = WebService(world.config(), world.store, calendar=world.calendar, crm=world.crm)
+    out = svc.save(ANA, target, who, None)
+    assert out.status == "updated", out.message
+    assert {e.who_id for e in _sf_rows(world)} == {who}
+    assert len(_sf_rows(world)) == 8
+    [r2] = world.sync()
+    _quiet(r2)
+    assert {e.who_id for e in _sf_rows(world)} == {who}

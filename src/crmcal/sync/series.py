@@ -55,6 +55,7 @@ from crmcal.sync.actions import (
     RaiseIssue,
     ResolveIssues,
     SetCategories,
+    SyncRelations,
     Track,
     Unlink,
     UpdateEvent,
@@ -118,6 +119,9 @@ class SeriesCase:
     who_id: str | None = None
     what_id: str | None = None
     """M2: the Name and Related To chosen with the Save action."""
+    relink: bool = False
+    """R2, M2 on a linked series: `who_id`/`what_id` are the Save action's choice, to bring the
+    Salesforce series and its occurrences to (decision 0121)."""
 
     @property
     def held(self) -> bool:
@@ -479,7 +483,34 @@ class SeriesPlanner:
                         sf_key=link.sf_key,
                     )
                 )
+        self.relations(case, master, link)
         self.occurrences(case, master, link)
+
+    def relations(self, case: SeriesCase, master: Item, link: SeriesLink) -> None:
+        """R2, M2: Save on an occurrence or the master of a linked series sets the chosen Name
+        and Related To on the Salesforce series and on each of its occurrence Events in the
+        window that does not have them yet (nothing on a private series, M6)."""
+        if not case.relink or master.is_private or not (case.who_id or case.what_id):
+            return
+        who, what = case.who_id, case.what_id
+
+        def differs(ev: CrmEvent) -> bool:
+            return bool((who and ev.who_id != who) or (what and ev.what_id != what))
+
+        stale = [r.id for r in case.rows if r.id and differs(r)]
+        if not stale:
+            return
+        for event_id in dict.fromkeys([link.event_id, *stale]):
+            self.emit(
+                SyncRelations(
+                    event_id,
+                    who_id=who,
+                    what_id=what,
+                    who_relations=(who,) if who else (),
+                    set_links=True,
+                    rules=("M2", "R2"),
+                )
+            )
 
     def occurrences(self, case: SeriesCase, master: Item, link: SeriesLink) -> None:
         """R5 and U1 per occurrence: each Outlook occurrence or exception in the window sets its

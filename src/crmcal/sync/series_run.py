@@ -298,7 +298,7 @@ def _case(
     marked = marked or bool(saved)
     t = tracked.get(mid)
     single = t.event_id if t is not None and t.event_id and link is None else None
-    return SeriesCase(
+    case = SeriesCase(
         mid,
         master,
         link=link,
@@ -310,6 +310,10 @@ def _case(
         who_id=next((x.who_id for x in saved if x.who_id), None),
         what_id=next((x.what_id for x in saved if x.what_id), None),
     )
+    if link is not None and t is not None and (t.who_id or t.what_id):
+        # M2 on a linked series: the choice is stored on the master's link (decision 0121).
+        case = replace(case, who_id=t.who_id, what_id=t.what_id, relink=True)
+    return case
 
 
 def plan_series(

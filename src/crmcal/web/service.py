@@ -32,6 +32,7 @@ from crmcal.connectors.graph.client import GraphClient
 from crmcal.connectors.salesforce import SalesforceClient, soql
 from crmcal.connectors.salesforce.mapping import ref_from_json
 from crmcal.domain import Item, RecordRef, UserConfig
+from crmcal.domain.calendar import ItemType
 from crmcal.domain.crm import RecordType, record_type_of
 from crmcal.domain.ids import id_problem
 from crmcal.rules import categories as cat
@@ -51,6 +52,7 @@ from crmcal.state.models import (
     UserHealthRow,
     utcnow,
 )
+from crmcal.state.models_engine import SeriesRow
 from crmcal.sync.codec import item_to_json
 from crmcal.sync.plan import MASS_DELETE_REASON
 from crmcal.sync.series import MASS_DELETE_SERIES_REASON
@@ -326,6 +328,9 @@ class WebService:
         what_id = what_id.strip() if what_id and what_id.strip() else None
         self._check_records(who_id, what_id)
         item = self.fetch_item(mailbox, item_id)
+        series = self._linked_series(mailbox, item)
+        if series is not None:
+            return self._save_series(mailbox, item, series, who_id, what_id)
         note = ""
         with self.store.session() as s:
             row = s.scalars(
@@ -375,6 +380,52 @@ class WebService:
             who_id,
             what_id,
             note + "Saved: the next session creates the Event with these links.",
+        )
+
+    def _linked_series(self, mailbox: str, item: Item) -> str | None:
+        """R2: the master id when `item` is an occurrence or the master of a linked series."""
+        master_id = item.series_master_id or (
+            item.id if item.type is ItemType.SERIES_MASTER else None
+        )
+        if master_id is None:
+            return None
+        with self.store.session() as s:
+            found = s.scalar(
+                select(SeriesRow.id).where(
+                    SeriesRow.mailbox == mailbox, SeriesRow.master_id == master_id
+                )
+            )
+            return master_id if found is not None else None
+
+    def _save_series(
+        self, mailbox: str, item: Item, master_id: str, who_id: str | None, what_id: str | None
+    ) -> SaveOutcome:
+        """R2, M2 on an occurrence or the master of a linked series: the choice is stored on
+        the master's link and the Salesforce series and its occurrences get it at once, in a
+        session limited to the series (decision 0121)."""
+        with self.store.session() as s:
+            row = s.scalars(
+                select(LinkRow).where(LinkRow.mailbox == mailbox, LinkRow.item_id == master_id)
+            ).first()
+            if row is None or row.event_id is None:
+                raise Invalid("the series is not linked to a Salesforce Event")
+            who_id, what_id, note = _lead_rule(row, who_id, what_id)
+            if who_id:
+                row.who_id = who_id
+            if what_id:
+                row.what_id = what_id
+            event_id = row.event_id
+        try:
+            r = self.sync_items(mailbox, [master_id], trigger="save")
+        except Paused:
+            return SaveOutcome(
+                "queued", item.id, event_id, who_id, what_id,
+                "Sync is paused: the series is updated when sync resumes.",
+            )  # fmt: skip
+        if r.status is SessionStatus.FAILED or r.outcome.failed:
+            raise Invalid(r.error or "; ".join(r.outcome.log) or "Salesforce refused it")
+        return SaveOutcome(
+            "updated", item.id, event_id, who_id, what_id, note + "The series was updated."
         )
 
     # -- record search (Name / Related To pickers) --------------------------------------------
