@@ -39,7 +39,13 @@ from crmcal.rules import categories as cat
 from crmcal.rules.participants import Directory
 from crmcal.service.leases import Leases, user_key
 from crmcal.service.overrides import effective_config
-from crmcal.service.runner import build_calendar, build_crm, run_sync, shared_activities
+from crmcal.service.runner import (
+    build_calendar,
+    build_crm,
+    run_sync,
+    settle_guard_issues,
+    shared_activities,
+)
 from crmcal.state import StateStore
 from crmcal.state.models import (
     EventRow,
@@ -254,10 +260,7 @@ class WebService:
         in scheduled sessions). It is the engine's own session (`run_user_session(only=...)`,
         decision 0121): reconcile, D4, series, attachments and the X7 guard come with it.
         Recorded as a session with its statistics."""
-        cfg = self.cfg
         user = self.user(mailbox)
-        org = cfg.org
-        now = datetime.now(UTC).replace(microsecond=0)
         if not user.enabled or user.settings.paused or self.is_paused(mailbox):
             # O1: a paused user's changes wait, webhooks or not.
             raise Paused(f"sync is paused for {mailbox}")
@@ -272,22 +275,51 @@ class WebService:
                         )
                     )
                 )
-            if self._sa is None:
-                self._sa = shared_activities(self.crm)
-            before = self.api_calls()
-            result = run_user_session(
-                user,
-                directory=Directory.of(org, list(cfg.users)),
-                calendar=self.calendar,
-                crm=self.crm,
-                store=self.store,
-                now=now,
-                zone=zoneinfo_for,
-                trigger=trigger,
-                shared_activities=self._sa,
-                only=frozenset(linked),
-            )
-            self._record_calls(result.session_id, before)
+            return self._limited(user, linked, trigger)
+
+    def sync_named(
+        self,
+        mailbox: str,
+        item_ids: Sequence[str],
+        trigger: str,
+        *,
+        allow_mass_delete: bool = False,
+    ) -> SessionResult | None:
+        """A session limited to the named items (Retry, Share anyway, Confirm delete; decision
+        0121), linked or not; None when the user is paused or disabled."""
+        user = self.user(mailbox)
+        if user.settings.paused or not user.enabled or self.is_paused(mailbox):
+            return None
+        with self.user_lock(mailbox):
+            return self._limited(user, set(item_ids), trigger, allow_mass_delete=allow_mass_delete)
+
+    def _limited(
+        self,
+        user: UserConfig,
+        item_ids: set[str],
+        trigger: str,
+        *,
+        allow_mass_delete: bool = False,
+    ) -> SessionResult:
+        """`run_user_session(only=...)` for one user, under the caller's user lock."""
+        cfg = self.cfg
+        if self._sa is None:
+            self._sa = shared_activities(self.crm)
+        before = self.api_calls()
+        result = run_user_session(
+            user,
+            directory=Directory.of(cfg.org, list(cfg.users)),
+            calendar=self.calendar,
+            crm=self.crm,
+            store=self.store,
+            now=datetime.now(UTC).replace(microsecond=0),
+            zone=zoneinfo_for,
+            trigger=trigger,
+            shared_activities=self._sa,
+            allow_mass_delete=allow_mass_delete,
+            only=frozenset(item_ids),
+        )
+        self._record_calls(result.session_id, before)
         return result
 
     # -- Save (M2) ----------------------------------------------------------------------------
@@ -499,6 +531,8 @@ class WebService:
                             row.snapshot = item_to_json(item)
                         except NotFound:
                             pass
+            # A session limited to the item (decision 0121): series, D4, T1-T2 and X7 with it.
+            return self.sync_named(issue.mailbox, [issue.item_id], trigger="retry")
         return self.force_sync(issue.mailbox, trigger="retry")
 
     def confirm_deletions(self, issue: IssueRow) -> SessionResult | None:
@@ -506,7 +540,12 @@ class WebService:
         `crmcal sync --allow-mass-delete` would run it. Only for the guard's own issues."""
         if issue.reason not in GUARD_REASONS:
             raise Invalid("only a mass-delete guard issue can be confirmed")
-        return self.force_sync(issue.mailbox, trigger="confirm", allow_mass_delete=True)
+        # A limited session (decision 0121): the held deletions (items and series) stay in play
+        # by themselves, so it names no item and reads nothing else of the mailbox.
+        r = self.sync_named(issue.mailbox, [], trigger="confirm", allow_mass_delete=True)
+        if r is not None:  # as run_sync does after a confirmed session
+            settle_guard_issues(self.store, [issue.mailbox], datetime.now(UTC))
+        return r
 
     def unresolved_addresses(self, mailbox: str, item: Item) -> list[tuple[str, str]]:
         """M4: the item's external, non-blocklisted participants without a Contact or Lead."""
