@@ -166,3 +166,6 @@ def item_from_json(d: dict[str, Any]) -> Item:
         salesforce_event_id=d["salesforce_event_id"],
         has_attachments=bool(d["has_attachments"]),
     )
+
+
+__all__ = ["item_from_json", "item_to_json"]

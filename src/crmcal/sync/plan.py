@@ -30,6 +30,9 @@ from crmcal.domain import (
     ShowAs,
     UserConfig,
 )
+from crmcal.domain.links import KnownEvent as KnownEvent
+from crmcal.domain.links import Origin, ShareMode
+from crmcal.domain.links import TrackedItem as TrackedItem
 from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
 from crmcal.rules.linking import (
@@ -61,7 +64,6 @@ from crmcal.rules.participants import (
     unresolved_blocks_share,
 )
 from crmcal.rules.window import Window, historical, in_window
-from crmcal.state.models import Origin, ShareMode
 from crmcal.sync.actions import (
     Action,
     CreateEvent,
@@ -101,25 +103,6 @@ NOT_SYNCED_REASON = "not_synced"
 DIRECTION_REASON_TEXT = "this user syncs Salesforce to Outlook only (G3)"
 
 
-@dataclass(frozen=True, slots=True)
-class TrackedItem:
-    """What the state store knows of one mailbox item."""
-
-    mailbox: str
-    item_id: str
-    guid: str
-    event_id: str | None
-    share_mode: ShareMode
-    origin: Origin = Origin.OUTLOOK
-    status: str | None = None
-    snapshot: Item | None = None
-    who_id: str | None = None
-    """M2: a Name chosen with the Save action (kept over Initial Search)."""
-    what_id: str | None = None
-    outlook_hash: str | None = None
-    """`content_hash` of the item as last synced."""
-
-
 def content_hash(item: Item) -> str:
     """What a session must react to in an item, hashed: the U1 fields, participants and responses,
     sensitivity, cancellation and recurrence; not categories (handled without any lookup) and not
@@ -144,22 +127,6 @@ def content_hash(item: Item) -> str:
         repr(item.recurrence),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class KnownEvent:
-    """What the state store knows of one Event."""
-
-    event_id: str
-    owner_id: str
-    guid: str | None
-    origin: Origin = Origin.OUTLOOK
-    created_by_crmcal: bool = True
-    synced: Mapping[str, object] = field(default_factory=dict)
-    invitees: tuple[str, ...] = ()
-    invitee_status: Mapping[str, str] = field(default_factory=dict)
-    who_ids: tuple[str, ...] = ()
-    what_id: str | None = None
 
 
 NaturalKey = tuple[str, str, str]

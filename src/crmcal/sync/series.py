@@ -27,6 +27,7 @@ from crmcal.domain import (
 )
 from crmcal.domain.calendar import ItemType, ShowAs
 from crmcal.domain.crm import LightningRecurrence
+from crmcal.domain.links import Origin, ShareMode
 from crmcal.rules import categories as cat
 from crmcal.rules.linking import Linking, SearchResults, link, search_addresses
 from crmcal.rules.mapping import event_from_item, synced_values
@@ -43,7 +44,6 @@ from crmcal.rules.recurrence import (
     to_classic,
     to_lightning,
 )
-from crmcal.state.models import Origin, ShareMode
 from crmcal.sync.actions import (
     Action,
     CreateEvent,

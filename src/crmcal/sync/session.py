@@ -14,9 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
-
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CalendarChanges, CrmEvent, Item, OrgSettings, RecordRef, UserConfig
 from crmcal.domain.calendar import ItemRemoved
@@ -25,23 +22,16 @@ from crmcal.rules.feeds import Stored
 from crmcal.rules.linking import SearchResults
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import Window, window
-from crmcal.state import StateStore
+from crmcal.state import StateStore, repo
 from crmcal.state.models import (
-    CursorRow,
-    EventRow,
     IntentRow,
-    IntentStatus,
-    LinkRow,
-    Origin,
     SessionStatus,
-    ShareMode,
-    UserHealthRow,
 )
+from crmcal.state.repo import Tx
 from crmcal.sync.actions import Plan
 from crmcal.sync.attachments import pending_retries, share_attachments
 from crmcal.sync.attachments import settle_issues as settle_attachment_issues
 from crmcal.sync.autocreate import auto_create
-from crmcal.sync.codec import item_from_json
 from crmcal.sync.duplicates import OPEN_ISSUE_MESSAGES, check_copies, describe
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items_in
@@ -69,7 +59,7 @@ from crmcal.sync.series_run import SeriesRun, merge_outcome, plan_series, series
 
 log = logging.getLogger("crmcal.sync")
 
-GRAPH_DELTA = "graph_delta"
+GRAPH_DELTA = repo.GRAPH_DELTA
 
 
 @dataclass
@@ -104,12 +94,12 @@ class Claim(Protocol):
     the session's first transaction and given back in its last, so a no-change session costs
     two transactions in all (docs/decisions/0035-two-transaction-sessions.md)."""
 
-    def take(self, s: Session) -> bool:
+    def take(self, s: Tx) -> bool:
         """False: the session must not start (someone else holds the user, or the caller's own
         conditions say no); it raises `Held` and records nothing."""
         ...
 
-    def give_back(self, s: Session, result: SessionResult) -> None: ...
+    def give_back(self, s: Tx, result: SessionResult) -> None: ...
 
 
 @dataclass
@@ -127,43 +117,16 @@ class _State:
     """The Events the mailbox's links point to (what `_state_for` would read for them)."""
 
 
-# The statements a session runs every time, built once (building them costs more CPU than SQLite
-# takes to run them; a no-change session is little else).
-_HEALTH = select(UserHealthRow.enabled_at).where(UserHealthRow.mailbox == bindparam("m"))
-_CURSOR = select(CursorRow.value, CursorRow.window).where(
-    CursorRow.kind == GRAPH_DELTA, CursorRow.scope == bindparam("m")
-)
-_LINKS = select(LinkRow).where(LinkRow.mailbox == bindparam("m"))
-_EVENTS = select(EventRow).where(EventRow.event_id.in_(bindparam("ids", expanding=True)))
-_INTENTS = (
-    select(IntentRow)
-    .where(IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m"))
-    .order_by(IntentRow.id)
-)
-_INTENT_IDS = select(IntentRow.id).where(
-    IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m")
-)
-
-
-def _read_state(s: Session, mailbox: str, now: datetime, window_key: str) -> _State:
-    m = {"m": mailbox}
-    db = s.connection()  # plain column reads need no ORM
-    enabled_at = db.execute(_HEALTH, m).scalar()
-    cur = db.execute(_CURSOR, m).first()
-    rows = list(s.scalars(_LINKS, m))
-    event_ids = sorted({r.event_id for r in rows if r.event_id})
-    known: dict[str, KnownEvent] = {}
-    for i in range(0, len(event_ids), 500):
-        for row in s.scalars(_EVENTS, {"ids": event_ids[i : i + 500]}):
-            known[row.event_id] = _known(row)
+def _read_state(s: Tx, mailbox: str, now: datetime, window_key: str) -> _State:
+    got = repo.mailbox_state(s, mailbox, window_key)
     return _State(
-        enabled_at=enabled_at or now,
-        cursor=cur.value if cur is not None and cur.window == window_key else None,
-        tracked={r.item_id: _tracked(r) for r in rows},
-        item_dates={r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id},
+        enabled_at=got.enabled_at or now,
+        cursor=got.cursor,
+        tracked=got.tracked,
+        item_dates=got.item_dates,
         stored_feeds=stored_feed_items_in(s, mailbox),  # G1, G4
         series=series_links_in(s, mailbox),  # issue 7
-        known=known,
+        known=got.known,
     )
 
 
@@ -181,48 +144,9 @@ def _begin(
         if claim is not None and not claim.take(s):
             raise Held(mailbox)
         sid = store.start_session_in(s, mailbox, trigger)
-        db = s.connection()
-        open_ids = list(db.execute(_INTENT_IDS, {"m": mailbox}).scalars())
-        intents = list(s.scalars(_INTENTS, {"m": mailbox})) if open_ids else []
-        messages = list(db.execute(OPEN_ISSUE_MESSAGES, {"m": mailbox}).scalars())
+        intents = repo.open_intents(s, mailbox)
+        messages = list(s.connection().execute(OPEN_ISSUE_MESSAGES, {"m": mailbox}).scalars())
         return sid, intents, messages, _read_state(s, mailbox, now, window_key)
-
-
-def _tracked(row: LinkRow) -> TrackedItem:
-    snap = None
-    if row.snapshot:
-        try:
-            snap = item_from_json(row.snapshot)
-        except (KeyError, ValueError, TypeError):
-            snap = None
-    return TrackedItem(
-        mailbox=row.mailbox,
-        item_id=row.item_id,
-        guid=row.guid,
-        event_id=row.event_id,
-        share_mode=ShareMode(row.share_mode),
-        origin=Origin(row.origin),
-        status=row.status,
-        snapshot=snap,
-        who_id=row.who_id,
-        what_id=row.what_id,
-        outlook_hash=row.outlook_hash,
-    )
-
-
-def _known(row: EventRow) -> KnownEvent:
-    return KnownEvent(
-        event_id=row.event_id,
-        owner_id=row.owner_id,
-        guid=row.guid,
-        origin=Origin(row.origin),
-        created_by_crmcal=row.created_by_crmcal,
-        synced=dict(row.synced or {}),
-        invitees=tuple(row.invitees or ()),
-        invitee_status=dict(row.invitee_status or {}),
-        who_ids=tuple(row.who_ids or ()),
-        what_id=row.what_id,
-    )
 
 
 def search(crm: CrmPort, lk: Lookups, ctx: Context) -> SearchResults:
@@ -597,15 +521,8 @@ def _state_for(
     if not guid_list and not event_ids:
         return by_guid, events
     with store.session() as s:
-        for i in range(0, len(guid_list), 500):
-            chunk = guid_list[i : i + 500]
-            for r in s.scalars(select(LinkRow).where(LinkRow.guid.in_(chunk))):
-                by_guid[r.guid] = (*by_guid.get(r.guid, ()), _tracked(r))
-        for i in range(0, max(len(guid_list), len(event_ids)), 500):
-            g, e = guid_list[i : i + 500], event_ids[i : i + 500]
-            q = select(EventRow).where(or_(EventRow.guid.in_(g), EventRow.event_id.in_(e)))
-            for row in s.scalars(q):
-                events[row.event_id] = _known(row)
+        by_guid, more = repo.links_and_events(s, guid_list, event_ids)
+    events.update(more)
     return by_guid, events
 
 
