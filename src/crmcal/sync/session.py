@@ -202,41 +202,119 @@ def run_user_session(
     by id instead of the delta round, the cursor stays, and nothing else of the mailbox is
     looked at; reconcile, D4, series, attachments and the X7 guard run as in any session."""
     t0 = time.monotonic()
-    mailbox = user.mailbox
-    org: OrgSettings = directory.org
-    w = window(now, org)
-    sid, intents, messages, st = _begin(store, mailbox, trigger, now, w.key(), claim)
-    result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
-    new_cursor: str | None = None
-    outcome_ok: bool | None = None
-    expired = False
+    w = window(now, directory.org)
+    sid, intents, messages, st = _begin(store, user.mailbox, trigger, now, w.key(), claim)
+    run = _Run(
+        user, directory, calendar, crm, store, now, zone, shared_activities, allow_mass_delete,
+        crm_events, crm_deleted, feeds, invitee_events, only, w, st,
+        SessionResult(user.mailbox, sid, SessionStatus.RUNNING),
+    )  # fmt: skip
     try:
-        if intents:  # O5: settle what an interrupted session left open, then read again
-            reconcile(store, crm, mailbox, intents)
-            with store.session() as s:
-                st = _read_state(s, mailbox, now, w.key())
+        run.reconcile(intents)  # O5: what an interrupted session left open
+        if run.copied(messages):  # D4: another tool copies crmcal's Events; stop for this user
+            return run.result
+        changes, feed = run.read()  # the delta round (or the named items), X3/P5 re-reads
+        inputs = run.inputs(changes)  # lookups, X5/W3 confirmations, D2, Initial Search
+        p, series = run.plan(inputs, changes)  # items (K1-K5 with them), then series
+        p = guard(p, inputs, series)  # X7: one count over the whole plan (decision 0120)
+        run.execute(p, series)  # items, then series; journaled (O5)
+        run.attachments(changes)  # T1-T2
+        run.feeds(feed)  # G1, G4
+        run.settle(changes)  # unreadable items, the session's status
+    except ConnectorError as exc:
+        run.failed(exc)
+    except Exception as exc:  # a bug, not the APIs: record it, then let it surface
+        run.result.status = SessionStatus.FAILED
+        run.result.error = f"internal error: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        run.result.seconds = time.monotonic() - t0
+        run.finish(claim)
+    return run.result
+
+
+@dataclass
+class _FeedPart:
+    """G1, G4: the feed items of this round, taken out of the planner's changes."""
+
+    seen: dict[str, Item]
+    removed: list[str]
+
+
+@dataclass
+class _Run:
+    """One session's facts and progress; each step of `run_user_session` is one method."""
+
+    user: UserConfig
+    directory: Directory
+    calendar: CalendarPort
+    crm: CrmPort
+    store: StateStore
+    now: datetime
+    zone: Callable[[str], tzinfo | None]
+    shared_activities: bool
+    allow_mass_delete: bool
+    crm_events: tuple[CrmEvent, ...]
+    crm_deleted: frozenset[str]
+    feed_share: FeedShare | None
+    invitee_events: frozenset[str]
+    only: frozenset[str] | None
+    w: Window
+    st: _State
+    result: SessionResult
+    new_cursor: str | None = None
+    ok: bool | None = None
+    """True: the session ran; False: it failed or stopped (I3 counts it); None: it crashed."""
+    expired: bool = False
+    found: SearchResults = field(default_factory=SearchResults.empty)
+
+    @property
+    def mailbox(self) -> str:
+        return self.user.mailbox
+
+    @property
+    def org(self) -> OrgSettings:
+        return self.directory.org
+
+    @property
+    def sid(self) -> int:
+        return self.result.session_id
+
+    def reconcile(self, intents: list[IntentRow]) -> None:
+        if intents:  # settle them, then read the state again
+            reconcile(self.store, self.crm, self.mailbox, intents)
+            with self.store.session() as s:
+                self.st = _read_state(s, self.mailbox, self.now, self.w.key())
+
+    def copied(self, messages: list[str]) -> bool:
         dupes = check_copies(
-            store, crm, mailbox, user.salesforce_user_id, crm_events, now, messages=messages
-        )
-        if dupes:  # D4: another tool copies crmcal's Events; stop for this user
-            result.status, result.error, outcome_ok = SessionStatus.FAILED, describe(dupes), False
-            result.stopped = True  # the org's cursors still move on (review finding)
-            return result
-        enabled_at, cursor, tracked = st.enabled_at, st.cursor, st.tracked
-        item_dates, stored_feeds = st.item_dates, st.stored_feeds
+            self.store, self.crm, self.mailbox, self.user.salesforce_user_id, self.crm_events,
+            self.now, messages=messages,
+        )  # fmt: skip
+        if not dupes:
+            return False
+        r = self.result
+        r.status, r.error, self.ok = SessionStatus.FAILED, describe(dupes), False
+        r.stopped = True  # the org's cursors still move on (review finding)
+        return True
+
+    def read(self) -> tuple[CalendarChanges, _FeedPart]:
+        st, only, mailbox = self.st, self.only, self.mailbox
         if only is None:
-            changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
+            changes = self.calendar.delta(mailbox, self.w.start, self.w.end, st.cursor)
         else:
-            changes = _named(calendar, mailbox, only, tracked)
-            item_dates = {k: v for k, v in item_dates.items() if k in only}
-        result.read = len(changes.items)
+            changes = _named(self.calendar, mailbox, only, st.tracked)
+        self.result.read = len(changes.items)
         # G1, G4: one-way feed items are the feeds' business, not the planner's.
-        feed_ids = {st.item_id for st in stored_feeds.values() if st.item_id}
+        stored = st.stored_feeds
+        feed_ids = {f.item_id for f in stored.values() if f.item_id}
         # A feed item whose create was interrupted has no id yet: its category gives it away.
-        pending = {st.desired.category for st in stored_feeds.values() if not st.item_id}
+        pending = {f.desired.category for f in stored.values() if not f.item_id}
         feed_ids |= {i.id for i in changes.items if pending & set(i.categories)}
-        feed_seen = {i.id: i for i in changes.items if i.id in feed_ids}
-        feed_removed = [r.id for r in changes.removed if r.id in feed_ids]
+        feed = _FeedPart(
+            {i.id: i for i in changes.items if i.id in feed_ids},
+            [r.id for r in changes.removed if r.id in feed_ids],
+        )
         if feed_ids:
             changes = replace(
                 changes,
@@ -246,30 +324,35 @@ def run_user_session(
         # X3: items whose Event was deleted in Salesforce are looked at even if Outlook did not
         # change them (one batched read of just those items).
         seen_ids = {i.id for i in changes.items}
-        changed_ids = {e.id for e in crm_events if e.id} | set(crm_deleted)
-        if org.invitation_mode:
-            changed_ids |= invitee_events  # P5: their items are looked at too
+        changed_ids = {e.id for e in self.crm_events if e.id} | set(self.crm_deleted)
+        if self.org.invitation_mode:
+            changed_ids |= self.invitee_events  # P5: their items are looked at too
         hit = [
             t.item_id
-            for t in tracked.values()
+            for t in st.tracked.values()
             if t.event_id in changed_ids and t.item_id not in seen_ids
         ]
         if hit:
-            reread, unreadable = calendar.fetch_items(mailbox, hit)
+            reread, unreadable = self.calendar.fetch_items(mailbox, hit)
             changes = replace(
                 changes,
                 items=(*changes.items, *reread),
                 errors=(*changes.errors, *unreadable),
             )
+        return changes, feed
+
+    def inputs(self, changes: CalendarChanges) -> Inputs:
+        st, crm, directory = self.st, self.crm, self.directory
+        tracked = st.tracked
         ctx = Context(
-            user=user,
+            user=self.user,
             directory=directory,
-            now=now,
-            window=w,
-            enabled_at=enabled_at,
-            shared_activities=shared_activities,
-            zone=zone,
-            allow_mass_delete=allow_mass_delete,
+            now=self.now,
+            window=self.w,
+            enabled_at=st.enabled_at,
+            shared_activities=self.shared_activities,
+            zone=self.zone,
+            allow_mass_delete=self.allow_mass_delete,
         )
         items = in_play(changes.items, tracked)
         lk = lookups(ctx, items, tracked)
@@ -280,135 +363,158 @@ def run_user_session(
                     directory, salesforce_users={**directory.salesforce_users, **extra}
                 )
                 ctx = replace(ctx, directory=directory)
-        gone, exits = _gone_and_exits(calendar, mailbox, changes, tracked, w, item_dates)
+        dates = st.item_dates
+        if self.only is not None:  # a limited session looks at the named items only
+            dates = {k: v for k, v in dates.items() if k in self.only}
+        gone, exits = _gone_and_exits(self.calendar, self.mailbox, changes, tracked, self.w, dates)
         existing = _existing(crm, lk, items, tracked, ctx)
         # D2 adopts only an Event nothing is linked to: Events crmcal knows (linked to any item,
         # in play or not) are loaded with the rest, so the planner sees them as taken.
         candidates = [eid for ids in existing.values() for eid in ids]
         by_guid, events = _state_for(
-            store,
+            self.store,
             lk.guids,
             tracked.values(),
-            [e.id for e in crm_events if e.id] + candidates,
+            [e.id for e in self.crm_events if e.id] + candidates,
             known=st.known,
         )
-        found = search(crm, lk, ctx)
+        self.found = search(crm, lk, ctx)
         inputs = Inputs(
             ctx,
             items=changes.items,
             removed=changes.removed,
             gone=gone,
             exits=exits,
-            crm_events=crm_events,
-            crm_deleted=crm_deleted,
+            crm_events=self.crm_events,
+            crm_deleted=self.crm_deleted,
             tracked=tracked,
             by_guid=by_guid,
             events=events,
-            search=found,
+            search=self.found,
             existing=existing,
             series_masters=frozenset(st.series),
-            guard=False,  # weighed with the series' deletions below
+            guard=False,  # weighed with the series' deletions (`guard`)
         )
-        if org.invitation_mode and invitee_events:
-            inputs = _with_invitees(crm, inputs, invitee_events, directory)
+        if self.org.invitation_mode and self.invitee_events:
+            inputs = _with_invitees(crm, inputs, self.invitee_events, directory)
+        return inputs
+
+    def plan(self, inputs: Inputs, changes: CalendarChanges) -> tuple[Plan, SeriesRun | None]:
         # K1-K5, M4: records for unresolved participants, then the plan again with them.
-        p, made = auto_create(crm, store, inputs, plan(inputs), session_id=sid)
-        result.records_created = len(made)
+        p, made = auto_create(self.crm, self.store, inputs, plan(inputs), session_id=self.sid)
+        self.result.records_created = len(made)
         # R1-R6, X8, N3, U5: recurring series, decided as series (issue 7), before any write.
         series = plan_series(
-            ctx=inputs.ctx, calendar=calendar, crm=crm, store=store, changes=changes,
-            tracked=tracked, crm_events=crm_events, crm_deleted=crm_deleted, search=found,
-            session_id=sid, now=now, links=st.series,
+            ctx=inputs.ctx, calendar=self.calendar, crm=self.crm, store=self.store,
+            changes=changes, tracked=self.st.tracked, crm_events=self.crm_events,
+            crm_deleted=self.crm_deleted, search=self.found, session_id=self.sid, now=self.now,
+            links=self.st.series,
         )  # fmt: skip
-        p = guard(p, inputs, series)  # X7: one count over the whole plan (decision 0120)
-        result.outcome = Executor(store, calendar, crm, org, session_id=sid, now=now).run(p)
+        return p, series
+
+    def execute(self, p: Plan, series: SeriesRun | None) -> None:
+        ex = Executor(
+            self.store, self.calendar, self.crm, self.org, session_id=self.sid, now=self.now
+        )
+        self.result.outcome = ex.run(p)
         series_out = series.execute() if series is not None else None
         if series_out is not None:
-            merge_outcome(result.outcome, series_out)
-        # T1-T2: files of the items now linked go to their Events (skips named in the log).
-        file_items = {i.id: i for i in in_play(changes.items, tracked)}
+            merge_outcome(self.result.outcome, series_out)
+
+    def attachments(self, changes: CalendarChanges) -> None:
+        """T1-T2: files of the items now linked go to their Events (skips named in the log)."""
+        store, mailbox, only = self.store, self.mailbox, self.only
+        file_items = {i.id: i for i in in_play(changes.items, self.st.tracked)}
         retry_gone: list[str] = []
-        if org.share_attachments:  # files that failed before are tried again (decision 0054)
+        if self.org.share_attachments:  # files that failed before are tried again (0054)
             again = [
                 i
                 for i in pending_retries(store, mailbox)
                 if i not in file_items and (only is None or i in only)
             ]
             if again:
-                got, unreadable = calendar.fetch_items(mailbox, again)
+                got, unreadable = self.calendar.fetch_items(mailbox, again)
                 file_items.update({i.id: i for i in got})
                 erred = {e.item_id for e in unreadable}  # still there: tried again next time
                 retry_gone = [i for i in again if i not in file_items and i not in erred]
-        files = share_attachments(calendar, crm, store, org, mailbox, file_items.values())
-        settle_attachment_issues(store, mailbox, files, file_items, retry_gone, now)
-        result.outcome.log += files.log
-        result.outcome.failed += files.failed  # the session is partial, not succeeded
-        if feeds is not None:  # G1, G4 (a caller that read no feeds leaves feed items alone)
-            share = feeds
-            fo = run_feeds(
-                mailbox,
-                calendar=calendar,
-                store=store,
-                w=w,
-                active=share.active,
-                changes=share.changes,
-                full=share.full,
-                stored=stored_feeds,
-                seen=feed_seen,
-                removed=feed_removed,
-            )
-            result.outcome.created_items += fo.created
-            result.outcome.updated_items += fo.updated
-            result.outcome.deleted_items += fo.deleted
-            result.outcome.failed += fo.failed
-            result.outcome.log.extend(fo.log)
-        new_cursor = changes.cursor
+        files = share_attachments(
+            self.calendar, self.crm, store, self.org, mailbox, file_items.values()
+        )
+        settle_attachment_issues(store, mailbox, files, file_items, retry_gone, self.now)
+        self.result.outcome.log += files.log
+        self.result.outcome.failed += files.failed  # the session is partial, not succeeded
+
+    def feeds(self, feed: _FeedPart) -> None:
+        share = self.feed_share
+        if share is None:  # a caller that read no feeds leaves feed items alone
+            return
+        fo = run_feeds(
+            self.mailbox,
+            calendar=self.calendar,
+            store=self.store,
+            w=self.w,
+            active=share.active,
+            changes=share.changes,
+            full=share.full,
+            stored=self.st.stored_feeds,
+            seen=feed.seen,
+            removed=feed.removed,
+        )
+        out = self.result.outcome
+        out.created_items += fo.created
+        out.updated_items += fo.updated
+        out.deleted_items += fo.deleted
+        out.failed += fo.failed
+        out.log.extend(fo.log)
+
+    def settle(self, changes: CalendarChanges) -> None:
+        self.new_cursor = changes.cursor
         for err in changes.errors:
-            store.raise_issue(
-                mailbox=mailbox,
+            self.store.raise_issue(
+                mailbox=self.mailbox,
                 reason="unreadable_item",
                 item_id=err.item_id,
                 message=f"The item could not be read: {err.reason}",
-                now=now,
+                now=self.now,
             )
-        result.status = (
+        self.result.status = (
             SessionStatus.PARTIAL
-            if result.outcome.failed or changes.errors
+            if self.result.outcome.failed or changes.errors
             else SessionStatus.SUCCEEDED
         )
-        outcome_ok = True
-    except ConnectorError as exc:
-        result.status = SessionStatus.FAILED
-        result.error = str(exc)
-        outcome_ok = False
-        expired = isinstance(exc, AuthError)
-    except Exception as exc:  # a bug, not the APIs: record it, then let it surface
-        result.status = SessionStatus.FAILED
-        result.error = f"internal error: {type(exc).__name__}: {exc}"
-        raise
-    finally:
-        result.seconds = time.monotonic() - t0
-        with store.session(relaxed=True) as s:  # one write transaction to close the session
-            if outcome_ok and new_cursor and new_cursor != st.cursor:  # unchanged: no write
-                store.set_cursor_in(s, GRAPH_DELTA, mailbox, new_cursor, w.key())
-            if outcome_ok:
-                store.record_success_in(s, mailbox, enabled_at=now)
-            elif outcome_ok is not None:
+        self.ok = True
+
+    def failed(self, exc: ConnectorError) -> None:
+        self.result.status = SessionStatus.FAILED
+        self.result.error = str(exc)
+        self.ok = False
+        self.expired = isinstance(exc, AuthError)
+
+    def finish(self, claim: Claim | None) -> None:
+        """One write transaction to close the session: the cursor (only if it moved), the
+        user's health (I3, W4), the session's record, the claim given back."""
+        store, mailbox, result, ok = self.store, self.mailbox, self.result, self.ok
+        with store.session(relaxed=True) as s:
+            cursor = self.new_cursor
+            if ok and cursor and cursor != self.st.cursor:  # unchanged: no write
+                store.set_cursor_in(s, GRAPH_DELTA, mailbox, cursor, self.w.key())
+            if ok:
+                store.record_success_in(s, mailbox, enabled_at=self.now)
+            elif ok is not None:
                 store.record_outcome_in(
                     s,
                     mailbox,
                     ok=False,
-                    unhealthy_after=org.unhealthy_after_failures,
+                    unhealthy_after=self.org.unhealthy_after_failures,
                     reason=result.error,
-                    credentials_expired=expired,
-                    enabled_at=now,  # W4: when crmcal was switched on, in the session's clock
+                    credentials_expired=self.expired,
+                    enabled_at=self.now,  # W4: when crmcal was switched on, in the session's clock
                 )
             store.finish_session_in(
-                s, sid, status=result.status, stats=result.stats(), error=result.error
+                s, self.sid, status=result.status, stats=result.stats(), error=result.error
             )
             if claim is not None:
                 claim.give_back(s, result)
-    return result
 
 
 def _named(
