@@ -21,10 +21,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
+from crmcal.domain.settings import CreateRecordBy
 from crmcal.rules import categories as cat
 from crmcal.state.models import LinkRow
 from crmcal.web.addin import ews_of
-from tests.web._support import ALICE, Dash, make_world_users, serve
+from tests.web._support import ALICE, Dash, make_world_users, serve, set_org
 from tests.web.test_addin import alice_series, naa_token
 
 CHROMIUM = "/usr/bin/chromium"
@@ -199,6 +200,7 @@ def test_m7_e6_lead_chosen_with_a_what_and_entra_sign_in(dash: Dash, browser: An
 def test_m7_m4_create_record_for_unresolved_participant(dash: Dash, browser: Any) -> None:
     from playwright.sync_api import expect
 
+    set_org(dash, create_record_by=CreateRecordBy.EVERYONE)  # issue 19: reps may, by policy
     w = dash.world
     item = w.meeting(ALICE, "Intro with Dana", ("dana@newco.example",))
     w.set_categories(ALICE, item.id, (cat.SALESFORCE,))

@@ -165,3 +165,31 @@ owner = "005000000000001AAA"
     else:
         assert g2.status is Status.FAIL
         assert "delegated permission" in g2.detail and "Group.Read.All" in g2.detail
+
+
+def test_g2_X7_group_deletions_are_held_over_the_guard_then_confirmed(world: World) -> None:
+    """X7 for G2 (issue 18: group-calendar deletions were outside the guard): deleting more than
+    half of a group calendar's linked meetings deletes none of their Events and raises an issue
+    of the group's address; a later session still holds them; `--allow-mass-delete` confirms,
+    the Events go and the issue closes."""
+    owner, _contact = _setup(world)
+    made = [_event(world, f"Group slot {i}", 1) for i in range(4)]
+    cfg = _config(world)
+    _sync_all(world, cfg)
+    assert len([e for e in world.events() if e.owner_id == owner]) == 4
+    for rec in made[:3]:
+        world.sb.graph.delete_event(GROUP, rec.id)
+    _sync_all(world, cfg)
+    assert len([e for e in world.events() if e.owner_id == owner]) == 4
+    assert world.store is not None
+    [issue] = [i for i in world.store.open_issues(GROUP) if i.reason == "mass_delete_guard_group"]
+    assert "would delete 3 Salesforce Events" in issue.message, issue.message
+    assert _group_sessions(world)[-1].stats["held"] == 3
+    _sync_all(world, cfg)  # still held
+    assert len([e for e in world.events() if e.owner_id == owner]) == 4
+    run_sync(cfg, store=world.store, calendar=world.calendar, crm=world.crm, now=world.now,
+             allow_mass_delete=True)  # fmt: skip
+    assert [e.subject for e in world.events() if e.owner_id == owner] == ["Group slot 3"]
+    assert [
+        i for i in world.store.open_issues(GROUP) if i.reason == "mass_delete_guard_group"
+    ] == []

@@ -628,3 +628,80 @@ def test_X7_cancelled_occurrences_count_one_each(world: World) -> None:
     _quiet(r2)
     assert world.store is not None
     assert _series_guard_issues(world) == []  # settled: the issue closed
+
+
+@pytest.mark.parametrize(
+    ("items", "series", "guard", "extra"),
+    [(15, 15, 20, 0), (3, 3, 5, 10)],
+    ids=["15+15", "count-not-half"],
+)
+def test_X7_one_count_over_items_and_series_holds_the_whole_plan(
+    world: World, items: int, series: int, guard: int, extra: int
+) -> None:
+    """X7, decision 0036 as promised (issue 18): item deletions and series deletions of one
+    session are weighed together, before anything is written. Over the guard, none of them
+    happens, neither the items' (which before ran first, under their own count) nor the
+    series'. In `count-not-half`, only the count is over (the extra linked items keep the
+    "half" rule quiet), so the verdict is the one count over both."""
+    world.person(ANA)
+    world.contact("maria@fabrikam.example", "Gomez")
+    _on(world)
+    world.org = world.org.model_copy(update={"mass_delete_guard": guard})
+    singles = [
+        world.meeting(ANA, f"Single {i}", ("maria@fabrikam.example",), days=1 + i % 20)
+        for i in range(items + extra)
+    ]
+    masters = [
+        _series(world, f"Series {i}", {"type": "daily"}, count=2, start=_start(world, 3 + i))
+        for i in range(series)
+    ]
+    world.sync()
+    before = len(world.events())
+    assert before == items + extra + series * 3  # Classic: the series record and 2 occurrences
+    for rec in singles[:items]:
+        world.sb.graph.delete_event(ANA, rec.id)
+    for mid in masters:
+        world.sb.graph.delete_event(ANA, mid)
+    [r] = world.sync()
+    assert r.outcome.deleted == 0, r.outcome.log
+    assert len(world.events()) == before
+    assert world.store is not None
+    reasons = sorted(i.reason for i in world.store.open_issues(ANA))
+    assert reasons == ["mass_delete_guard", "mass_delete_guard_series"]
+    total = items + 2 * series
+    for msg in (i.message for i in world.store.open_issues(ANA)):
+        assert f"would delete {total} Salesforce Events" in msg, msg
+    [r] = world.sync()  # still held
+    assert r.outcome.deleted == 0 and len(world.events()) == before
+    r = _confirmed(world)
+    assert len(world.events()) == extra, r.outcome.log
+    assert world.store.open_issues(ANA) == []
+
+
+@pytest.mark.parametrize("fmt", [RecurrenceFormat.CLASSIC, RecurrenceFormat.LIGHTNING])
+@pytest.mark.parametrize("on", ["occurrence", "master"])
+def test_R2_M2_save_on_a_linked_series_updates_it_at_once(
+    world: World, fmt: RecurrenceFormat, on: str
+) -> None:
+    """R2, M2 (issue 18): Save on any occurrence or on the master of a series already shared
+    updates the Salesforce series at once (a session limited to that series): every
+    occurrence Event in the window gets the chosen Name; a later session writes nothing."""
+    from crmcal.web.service import WebService
+
+    world.person(ANA)
+    _on(world, fmt)
+    who = world.contact("pat@fabrikam.example", "Pat")
+    mid = _series(world, "Linked check-in", WEEKLY)
+    world.sync()
+    rows = _sf_rows(world)
+    assert len(rows) == 8 and {e.who_id for e in rows} == {None}
+    target = _occurrences(world, mid)[3].id if on == "occurrence" else mid
+    assert world.store is not None
+    svc = WebService(world.config(), world.store, calendar=world.calendar, crm=world.crm)
+    out = svc.save(ANA, target, who, None)
+    assert out.status == "updated", out.message
+    assert {e.who_id for e in _sf_rows(world)} == {who}
+    assert len(_sf_rows(world)) == 8
+    [r2] = world.sync()
+    _quiet(r2)
+    assert {e.who_id for e in _sf_rows(world)} == {who}

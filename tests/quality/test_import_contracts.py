@@ -63,3 +63,24 @@ def test_the_issue_18_contracts_are_declared() -> None:
     assert protected[("crmcal.sandbox",)] == ["crmcal.service.demo", "crmcal.cli"]
     engine = protected[("crmcal.connectors.graph", "crmcal.connectors.salesforce")]
     assert [m for m in engine if m.startswith("crmcal.sync")] == ["crmcal.sync.ports"]
+
+
+def test_the_pipeline_contracts_are_declared() -> None:
+    """Issue 18, X7/decision 0120: the planners and the guard (item plan, series plan, the one
+    X7 count, the Action union) import no SQLAlchemy and no state store, not even indirectly;
+    the session pipeline runs no SQL of its own."""
+    forbidden = {
+        (
+            tuple(c["source_modules"]),
+            tuple(c["forbidden_modules"]),
+            bool(c.get("allow_indirect_imports")),
+        )
+        for c in _contracts()
+        if c["type"] == "forbidden"
+    }
+    pure = {"crmcal.sync.plan", "crmcal.sync.series", "crmcal.sync.guard", "crmcal.sync.actions"}
+    assert any(
+        pure <= set(s) and {"sqlalchemy", "crmcal.state"} <= set(f) and not indirect
+        for s, f, indirect in forbidden
+    )
+    assert any(s == ("crmcal.sync.session",) and "sqlalchemy" in f for s, f, _ in forbidden)

@@ -3,16 +3,22 @@
 A Hypothesis `RuleBasedStateMachine` drives both emulators (served on 127.0.0.1, reached by the
 production connectors) with random people's actions: appointments and meetings across mailboxes,
 invitations from outside (P3), Events made in Salesforce (X1), edits and deletions on both sides,
-category changes (M1, M5, X6), cancellations (X4), setting changes (A1), faults injected through
+category changes (M1, M5, X6), cancellations (X4), recurring series (R2 share, R5 an occurrence
+edited or cancelled, X5 the series deleted; `recurring_sync` on), the dashboard's Save (M2, on
+items and on occurrences) and Unsync (M5), setting changes (A1), faults injected through
 the emulators' `/_sandbox/faults` API (429 with Retry-After, 5xx, REQUEST_LIMIT_EXCEEDED, expired
 tokens, expired delta tokens) and sessions. After every session it checks the safety invariants;
 after the faults are lifted it lets the org settle and checks convergence and idempotence:
 
-- D1  at most one Event per (GUID, owner) (subjects are unique per item, so per natural key);
+- D1  at most one Event per (GUID, owner) (subjects are unique per item, so per natural key; a
+      Classic series record and its first occurrence share a start, so series records are
+      left out of the count);
 - A3  no private item is shared unless someone put the `Salesforce` category on it;
 - U2  Safe Description: once an Event exists its Description changes only by a Salesforce edit,
       and no Salesforce Description edit ever reaches an Outlook body;
 - W1  nothing outside the window is shared, down-synced, or touched;
+- R2  a series shared by hand (the category on its master, or Save on an occurrence), not
+      deleted, has its Salesforce series;
 - M1/X1/U1/X2 convergence: a manually shared appointment has its Event, a Salesforce-made Event
       its Outlook item, and linked pairs agree on subject (cut to 255), start, end and location;
 - O5  every intent is closed;
@@ -111,6 +117,18 @@ class ModelItem:
 
 
 @dataclass
+class ModelSeries:
+    """A recurring series one user made in Outlook (issue 18: the machine draws series too)."""
+
+    subject: str
+    mailbox: str
+    master_id: str
+    manual: bool = False
+    """Shared by hand (the category on the master, or Save on an occurrence)."""
+    deleted: bool = False
+
+
+@dataclass
 class Shared:
     sb: Sandbox
     switch: KillSwitch
@@ -141,6 +159,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.faulted = False
         self.ever_manual: set[str] = set()
         self.sf_desc_marks: set[str] = set()
+        self.series: list[ModelSeries] = []
+        self.contact_id = ""
         RUNS["examples"] += 1
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -278,7 +298,125 @@ class SyncMachine(RuleBasedStateMachine):
         w.person(ANA, autoshare_meetings=auto_meetings, autoshare_appointments=auto_appointments)
         w.person(BEN, autoshare_meetings=not auto_meetings, autoshare_appointments=True)
         acct = w.sb.salesforce.add_account("Litware", website="litware.example")
-        w.contact(EXT1, "Shah", acct)
+        self.contact_id = w.contact(EXT1, "Shah", acct)
+        w.org = w.org.model_copy(update={"recurring_sync": True})  # R1: series are drawn too
+
+    # -- recurring series (R2, R5, X5) ----------------------------------------------------------
+
+    @rule(
+        user=st.sampled_from(USERS),
+        manual=st.booleans(),
+        day=st.integers(0, 20),
+        count=st.integers(2, 5),
+        daily=st.booleans(),
+    )
+    def series_in_outlook(self, user: str, manual: bool, day: int, count: int, daily: bool) -> None:
+        """R2: a user makes a series (with the category: shared by hand; without: auto-share
+        may or may not take it, as for single items)."""
+        subj = self.subject("Series " + EXT1)
+        body = self.graph_body(subj, day, 8, False, ("Salesforce",) if manual else ())
+        start = self.when(day, 8)[0]
+        pattern: dict[str, Any] = (
+            {"type": "daily", "interval": 1}
+            if daily
+            else {"type": "weekly", "interval": 1, "daysOfWeek": [start.strftime("%A").lower()]}
+        )
+        body["recurrence"] = {
+            "pattern": pattern,
+            "range": {
+                "type": "numbered",
+                "startDate": start.strftime("%Y-%m-%d"),
+                "numberOfOccurrences": count,
+            },
+        }
+        rec = self.world.sb.graph.seed_event(user, body, created=self.world.now - timedelta(days=1))
+        self.series.append(ModelSeries(subj, user, rec.id, manual))
+        RUNS["series"] += 1
+
+    def occurrences(self, sr: ModelSeries) -> list[Item]:
+        f = self.shared.sb.graph.faults
+        held = (f.fail_next, f.throttle_next)
+        f.fail_next = f.throttle_next = 0
+        try:
+            self.clients()
+            assert self.world._calendar is not None
+            now = self.world.now
+            return self.world._calendar.instances(
+                sr.mailbox, sr.master_id, now - timedelta(days=14), now + timedelta(days=60)
+            )
+        finally:
+            f.fail_next, f.throttle_next = held
+
+    @rule(data=st.data(), what=st.sampled_from(["edit", "cancel", "delete"]))
+    def change_series(self, data: st.DataObject, what: str) -> None:
+        """R5: one occurrence edited (its location) or cancelled; X5: the whole series deleted."""
+        alive = [sr for sr in self.series if not sr.deleted]
+        if not alive:
+            return
+        sr = data.draw(st.sampled_from(alive))
+        g = self.world.sb.graph
+        if what == "delete":
+            g.delete_event(sr.mailbox, sr.master_id, notify_attendees=False)
+            sr.deleted = True
+            return
+        occ = self.occurrences(sr)
+        if len(occ) < 2:
+            return
+        o = data.draw(st.sampled_from(occ))
+        if what == "edit":
+            g.update_event(sr.mailbox, o.id, {"location": {"displayName": f"Room {self.seq}"}})
+            self.seq += 1
+        else:
+            g.delete_event(sr.mailbox, o.id, notify_attendees=False)
+
+    # -- the dashboard (M2 Save, M5 Unsync) ---------------------------------------------------
+
+    def service(self) -> Any:
+        from crmcal.web.service import WebService
+
+        w = self.world
+        self.clients()
+        if w.store is None:
+            shutil.copyfile(self.shared.template, w.tmp / "state.db")
+            w.store = StateStore(w.config().storage.url())
+        return WebService(w.config(), w.store, calendar=w._calendar, crm=w._crm)
+
+    @precondition(lambda self: bool(self.items) or bool(self.series))
+    @rule(data=st.data(), on_series=st.booleans(), who=st.booleans())
+    def dashboard_save(self, data: st.DataObject, on_series: bool, who: bool) -> None:
+        """M2, R2: Save on an item or on an occurrence of a series, with or without a Name. An
+        error the service answers (a fault injected, say) is the user's to see; nothing breaks."""
+        from crmcal.connectors.errors import ConnectorError
+        from crmcal.web.service import Busy, Invalid, NotFound
+
+        series = [sr for sr in self.series if not sr.deleted]
+        items = self.alive("appointment")
+        on_series = (on_series and bool(series)) or not items
+        item_id: str | None
+        if on_series:
+            if not series:
+                return
+            sr = data.draw(st.sampled_from(series))
+            occ = self.occurrences(sr)
+            if not occ:
+                return
+            mailbox, item_id = sr.mailbox, data.draw(st.sampled_from(occ)).id
+        else:
+            m = data.draw(st.sampled_from(items))
+            mailbox, item_id = m.mailbox, m.item_id
+        assert item_id is not None
+        try:
+            self.service().save(mailbox, item_id, self.contact_id if who else None, None)
+        except (Invalid, Busy, NotFound, ConnectorError):
+            RUNS["save_refused"] += 1
+            return
+        RUNS["saves"] += 1
+        if on_series:
+            sr.manual = True
+        else:
+            self.ever_manual.add(m.subject)
+            m.touched_categories = True
+            m.manual = False  # the category rules' model: only creation-time marks are checked
 
     # -- Outlook --------------------------------------------------------------------------------
 
@@ -578,7 +716,9 @@ class SyncMachine(RuleBasedStateMachine):
         evs = self.events()
         owners = {v: k for k, v in self.world.sf_ids.items()}
         # D1: at most one Event per (GUID, owner); subjects are unique per item
-        keys = Counter((e.owner_id, e.subject, e.start) for e in evs)
+        keys = Counter(
+            (e.owner_id, e.subject, e.start) for e in evs if e.classic_recurrence is None
+        )
         dup = [k for k, n in keys.items() if n > 1]
         assert not dup, f"D1: duplicate Events {dup}"
         by_subject: dict[str, list[CrmEvent]] = {}
@@ -642,6 +782,10 @@ class SyncMachine(RuleBasedStateMachine):
             ):
                 mine = [it for it in items[m.mailbox].values() if it.subject == m.subject]
                 assert mine, f"X1: {m.subject} not in {m.mailbox}'s calendar"
+        # R2: a series shared by hand, not deleted, has its Salesforce series
+        for sr in self.series:
+            if sr.manual and not sr.deleted:
+                assert sr.subject in subjects, f"R2: series {sr.subject[:40]} not shared"
         # linked pairs agree (U1 up, X2 down)
         with w.store.session() as s:
             links = list(s.scalars(select(LinkRow).where(LinkRow.event_id.is_not(None))))

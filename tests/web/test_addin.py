@@ -12,10 +12,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from crmcal.domain.settings import CreateRecordBy
 from crmcal.rules import categories as cat
 from crmcal.sandbox.runtime import GRAPH_CLIENT_ID
 from crmcal.web.addin import ews_of, rest_of
-from tests.web._support import ALICE, BOB, Dash
+from tests.web._support import ALICE, BOB, Dash, set_org
 
 EXT = "pat@fabrikam.example"
 NS = {"o": "http://schemas.microsoft.com/office/appforoffice/1.1"}
@@ -146,7 +147,25 @@ def test_m7_m2_pane_save_status_and_unsync(dash: Dash) -> None:
         assert cat.SALESFORCE not in w.item(ALICE, item.id).categories
 
 
+def test_m7_m4_pane_create_record_follows_the_create_record_policy(dash: Dash) -> None:
+    """Issue 19's `org.create_record_by` holds in the pane too: by default (autocreate off) a
+    rep may not create records, so the pane's Create record is refused with a plain reason."""
+    w = dash.world
+    item = w.meeting(ALICE, "Intro with Dana", ("dana@newco.example",))
+    w.set_categories(ALICE, item.id, (cat.SALESFORCE,))
+    w.sync(ALICE)
+    with dash.browser_client() as c:
+        r = c.post(
+            "/addin/api/create-record",
+            json={"rest_id": item.id},
+            headers=bearer(dash.tokens[ALICE]),
+        )
+    assert r.status_code == 403 and "not allowed" in r.text
+    assert w.events() == []
+
+
 def test_m7_m4_pane_create_record_for_unresolved_participant(dash: Dash) -> None:
+    set_org(dash, create_record_by=CreateRecordBy.EVERYONE)  # issue 19: reps may, by policy
     w = dash.world
     item = w.meeting(ALICE, "Intro with Dana", ("dana@newco.example",))
     w.set_categories(ALICE, item.id, (cat.SALESFORCE,))

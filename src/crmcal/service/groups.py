@@ -55,6 +55,7 @@ def run_configured_groups(
     now: datetime,
     zone: Callable[[str], tzinfo | None] = lambda _n: None,
     trigger: str = "schedule",
+    allow_mass_delete: bool = False,
 ) -> list[GroupResult]:
     """The runner's G2 step: every configured group calendar, with a delegated client."""
     if not cfg.org.group_calendars:
@@ -70,6 +71,7 @@ def run_configured_groups(
             now=now,
             zone=zone,
             trigger=trigger,
+            allow_mass_delete=allow_mass_delete,
         )
     finally:
         if client is not None:

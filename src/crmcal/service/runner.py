@@ -304,7 +304,7 @@ def run_cycle(
 
         run_configured_groups(
             cfg, store=store, crm=crm, directory=directory, now=when, zone=zoneinfo_for,
-            trigger=trigger,
+            trigger=trigger, allow_mass_delete=allow_mass_delete,
         )  # fmt: skip
     if allow_mass_delete:  # X7 confirmed: the item guard's issue closes where nothing is held
         settle_guard_issues(

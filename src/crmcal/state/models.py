@@ -34,6 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from crmcal.domain.links import Origin as Origin  # moved to the domain (issue 18)
+from crmcal.domain.links import ShareMode as ShareMode
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive storage) and PostgreSQL."""
@@ -74,22 +77,6 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
     }
-
-
-class Origin(StrEnum):
-    """Which side an item/Event pair was born on (X3, W3 treat them differently)."""
-
-    OUTLOOK = "outlook"
-    SALESFORCE = "salesforce"
-
-
-class ShareMode(StrEnum):
-    AUTO = "auto"
-    CATEGORY = "category"
-    SAVE = "save"
-    DOWNSYNC = "downsync"
-    ATTENDEE = "attendee"
-    """An attendee's copy linked to the organizer's Event (P1)."""
 
 
 class IntentStatus(StrEnum):

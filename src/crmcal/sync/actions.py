@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from crmcal.domain import Attendee, CrmEvent, Item, ItemDraft, ItemPatch
+from crmcal.domain.links import Origin, ShareMode
 from crmcal.rules.categories import Status
-from crmcal.state.models import Origin, ShareMode
 
 
 @dataclass(frozen=True, slots=True)

@@ -621,7 +621,7 @@ class Executor:
 
     # -- 3. relations -------------------------------------------------------------------------
 
-    def sync_relations(self, syncs: list[SyncRelations]) -> None:
+    def sync_relations(self, syncs: list[SyncRelations]) -> None:  # noqa: C901 - see 0122
         if not syncs:
             return
         current = self.crm.relations_for([x.event_id for x in syncs])

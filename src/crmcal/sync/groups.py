@@ -33,6 +33,7 @@ from crmcal.rules.window import Window, window
 from crmcal.state import StateStore
 from crmcal.state.models import SessionStatus
 from crmcal.state.models_records import GroupEventLinkRow
+from crmcal.sync.guard import Deletions, over_guard
 from crmcal.sync.plan import natural_key
 from crmcal.sync.ports import CrmPort
 
@@ -161,6 +162,8 @@ class GroupResult:
     deleted: int = 0
     adopted: int = 0
     refused: int = 0
+    held: int = 0
+    """X7: Event deletions the guard held (decision 0120)."""
     error: str | None = None
     log: list[str] = field(default_factory=list)
 
@@ -170,6 +173,7 @@ class GroupResult:
             "created": self.created,
             "updated": self.updated,
             "deleted": self.deleted,
+            "held": self.held,
             "adopted": self.adopted,
             "refused": self.refused,
         }
@@ -185,6 +189,7 @@ def run_group_session(
     now: datetime,
     zone: Callable[[str], tzinfo | None] = lambda _n: None,
     trigger: str = "schedule",
+    allow_mass_delete: bool = False,
 ) -> GroupResult:
     """One G2 session for one group calendar, recorded as a session of the group's address.
     Never raises for API problems: a refused or missing delegated permission fails the session
@@ -196,7 +201,7 @@ def run_group_session(
     try:
         if calendar is None:
             raise _NoDelegation(DELEGATED_NEEDED)
-        _run(group, key, calendar, crm, store, directory, org, now, zone, res)
+        _run(group, key, calendar, crm, store, directory, org, now, zone, res, allow_mass_delete)
         res.status = SessionStatus.SUCCEEDED
     except _NoDelegation as exc:
         res.status, res.error = SessionStatus.FAILED, str(exc)
@@ -217,6 +222,10 @@ def run_group_session(
     return res
 
 
+MASS_DELETE_GROUP_REASON = "mass_delete_guard_group"
+"""X7 for a group calendar (its own reason: the issue is the group's address's)."""
+
+
 class _NoDelegation(Exception):
     pass
 
@@ -232,6 +241,7 @@ def _run(
     now: datetime,
     zone: Callable[[str], tzinfo | None],
     res: GroupResult,
+    allow_mass_delete: bool = False,
 ) -> None:
     problem = id_problem(group.owner)
     if problem is not None:
@@ -300,6 +310,9 @@ def _run(
             left.append(item_id)  # moved out of the window: the Event stays (W3)
         else:
             gone.append(item_id)  # deleted in the group calendar: its Event goes (X5)
+    held = _guard(gone, known, org, key, store, now, res, confirmed=allow_mass_delete)
+    if held:
+        gone = []
     deleted_ok: set[str] = set()
     if gone:
         ids = [known[i].event_id for i in gone]
@@ -320,12 +333,50 @@ def _run(
             row.item_start, row.item_end = item.start, item.end
             row.updated_at = now
         drop = [i for i in gone if known[i].event_id in deleted_ok] + left
+        if not held:  # X7 settled (confirmed, or nothing over the guard any more)
+            store.resolve_reason_in(s, key, MASS_DELETE_GROUP_REASON, now)
         if drop:
             s.execute(
                 delete(GroupEventLinkRow).where(
                     GroupEventLinkRow.group == key, GroupEventLinkRow.item_id.in_(drop)
                 )
             )
+
+
+def _guard(
+    gone: Sequence[str],
+    known: Mapping[str, Known],
+    org: OrgSettings,
+    key: str,
+    store: StateStore,
+    now: datetime,
+    res: GroupResult,
+    *,
+    confirmed: bool,
+) -> bool:
+    """X7 for a group calendar (issue 18: G2 was outside the guard): the session's Event
+    deletions are weighed with the same count as a user's (`sync.guard`: more than
+    `mass_delete_guard` Events, or more than half of the group's linked Events). Over it, none
+    is deleted, the links stay, and an issue of the group's address says what would go; the
+    next session weighs them again, until `crmcal sync --allow-mass-delete` confirms."""
+    n = len(gone)
+    if not over_guard(org, Deletions(n, n), len(known), confirmed=confirmed):
+        return False
+    res.held = n
+    res.log.append(f"X7: {n} Event deletions held (of {len(known)} linked)")
+    ids = ", ".join(sorted(known[i].event_id for i in gone)[:20])
+    store.raise_issue(
+        mailbox=key,
+        reason=MASS_DELETE_GROUP_REASON,
+        message=(
+            f"This group calendar's session would delete {n} Salesforce Events (of "
+            f"{len(known)} linked; the guard allows {org.mass_delete_guard}): {ids}. Nothing was "
+            "deleted. If that is intended, run `crmcal sync --allow-mass-delete`."
+        ),
+        actions=["dismiss"],
+        now=now,
+    )
+    return True
 
 
 def _scalars(fields: Mapping[str, object]) -> dict[str, str | int | float | bool | None]:
@@ -381,8 +432,9 @@ def run_group_calendars(
     now: datetime,
     zone: Callable[[str], tzinfo | None] = lambda _n: None,
     trigger: str = "schedule",
+    allow_mass_delete: bool = False,
 ) -> list[GroupResult]:
-    """G2: one session per configured group calendar."""
+    """G2: one session per configured group calendar (X7: `allow_mass_delete` confirms)."""
     return [
         run_group_session(
             g,
@@ -393,6 +445,7 @@ def run_group_calendars(
             now=now,
             zone=zone,
             trigger=trigger,
+            allow_mass_delete=allow_mass_delete,
         )
         for g in groups
     ]

@@ -12,7 +12,7 @@ Outlook-to-Salesforce only for now (issue #5); down-sync and deletions extend it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -30,6 +30,9 @@ from crmcal.domain import (
     ShowAs,
     UserConfig,
 )
+from crmcal.domain.links import KnownEvent as KnownEvent
+from crmcal.domain.links import Origin, ShareMode
+from crmcal.domain.links import TrackedItem as TrackedItem
 from crmcal.rules import categories as cat
 from crmcal.rules.limits import cannot_sync
 from crmcal.rules.linking import (
@@ -61,7 +64,6 @@ from crmcal.rules.participants import (
     unresolved_blocks_share,
 )
 from crmcal.rules.window import Window, historical, in_window
-from crmcal.state.models import Origin, ShareMode
 from crmcal.sync.actions import (
     Action,
     CreateEvent,
@@ -85,6 +87,7 @@ from crmcal.sync.actions import (
     UpdateEvent,
     UpdateItem,
 )
+from crmcal.sync.guard import Deletions, over_guard
 
 WAITING_REASON = "waiting_for_organizer"
 MASS_DELETE_REASON = "mass_delete_guard"
@@ -98,25 +101,6 @@ NO_RECORD_REASON = "no_record_for_participants"
 participants has a record; names the addresses and offers Create record. No Outlook category."""
 NOT_SYNCED_REASON = "not_synced"
 DIRECTION_REASON_TEXT = "this user syncs Salesforce to Outlook only (G3)"
-
-
-@dataclass(frozen=True, slots=True)
-class TrackedItem:
-    """What the state store knows of one mailbox item."""
-
-    mailbox: str
-    item_id: str
-    guid: str
-    event_id: str | None
-    share_mode: ShareMode
-    origin: Origin = Origin.OUTLOOK
-    status: str | None = None
-    snapshot: Item | None = None
-    who_id: str | None = None
-    """M2: a Name chosen with the Save action (kept over Initial Search)."""
-    what_id: str | None = None
-    outlook_hash: str | None = None
-    """`content_hash` of the item as last synced."""
 
 
 def content_hash(item: Item) -> str:
@@ -143,22 +127,6 @@ def content_hash(item: Item) -> str:
         repr(item.recurrence),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class KnownEvent:
-    """What the state store knows of one Event."""
-
-    event_id: str
-    owner_id: str
-    guid: str | None
-    origin: Origin = Origin.OUTLOOK
-    created_by_crmcal: bool = True
-    synced: Mapping[str, object] = field(default_factory=dict)
-    invitees: tuple[str, ...] = ()
-    invitee_status: Mapping[str, str] = field(default_factory=dict)
-    who_ids: tuple[str, ...] = ()
-    what_id: str | None = None
 
 
 NaturalKey = tuple[str, str, str]
@@ -221,6 +189,9 @@ class Inputs:
     in Salesforce, as Salesforce has them now."""
     user_emails: Mapping[str, str] = field(default_factory=dict)
     """P5 `invitation_mode`: e-mail addresses of those invitees, by 15-character User Id."""
+    guard: bool = True
+    """X7 inside `plan`. A session turns it off and weighs the item and series deletions of its
+    whole plan at once (`sync.guard`, decision 0120)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1066,43 +1037,14 @@ class _Planner:
         self.emit(Unlink(ref, t.event_id))
 
     def guard(self) -> None:
-        """X7: stop before deleting more than `mass_delete_guard` Events, or more than half of
-        the user's linked Events (two or more), unless confirmed; keep and explain them."""
-        deletes = [a for a in self.out if isinstance(a, DeleteEvent)]
-        if not deletes or self.ctx.allow_mass_delete:
+        """X7 for a plan of items alone (Save, the property tests); a session weighs its item and
+        series deletions together instead (`sync.guard`, decision 0120)."""
+        if not self.i.guard:
             return
-        mine = sum(
-            1
-            for t in self.i.tracked.values()
-            if t.event_id
-            and (ev := self.i.events.get(t.event_id)) is not None
-            and ev.owner_id == self.ctx.owner_id
-        )
-        limit = self.org.mass_delete_guard
-        if len(deletes) <= limit and not (len(deletes) >= 2 and 2 * len(deletes) > mine):
-            return
-        held = {d.event_id for d in deletes}
-        self.out = [
-            a
-            for a in self.out
-            if not isinstance(a, DeleteEvent) and not (isinstance(a, Unlink) and a.event_id in held)
-        ]
-        for d in deletes:
-            self.emit(HoldDelete(d.item, d.event_id, d.subject))
-        names = "; ".join(d.subject or d.event_id for d in deletes[:20])
-        more = f" and {len(deletes) - 20} more" if len(deletes) > 20 else ""
-        self.emit(
-            RaiseIssue(
-                self.ctx.mailbox,
-                MASS_DELETE_REASON,
-                f"This session would delete {len(deletes)} Salesforce Events (of {mine} linked; "
-                f"the guard allows {limit}): {names}{more}. Nothing was deleted. If that is "
-                f"intended, confirm it here or run "
-                f"`crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",
-                actions=("confirm delete", "dismiss"),
-                rules=("X7", "I1"),
-            )
-        )
+        mine = linked_items(self.i)
+        mine_deleting = item_deletions(self.out)
+        if over_guard(self.org, mine_deleting, mine, confirmed=self.ctx.allow_mass_delete):
+            self.out = hold_item_deletions(self.out, self.i, mine_deleting.events, mine)
 
     def cancelled(self, item: Item, t: TrackedItem | None) -> None:
         """X4 + C4: a cancelled item keeps none of crmcal's categories and no open issue; its
@@ -1195,6 +1137,58 @@ def patch_for(fields: Mapping[str, object], sf: Mapping[str, object]) -> ItemPat
         if start and remind:
             kw["reminder_minutes"] = max(int((start - remind).total_seconds() // 60), 0)
     return ItemPatch(**kw)  # type: ignore[arg-type]
+
+
+def linked_items(inputs: Inputs) -> int:
+    """X7's "half of what is linked", for items: the user's linked Events."""
+    return sum(
+        1
+        for t in inputs.tracked.values()
+        if t.event_id
+        and (ev := inputs.events.get(t.event_id)) is not None
+        and ev.owner_id == inputs.ctx.owner_id
+    )
+
+
+def item_deletions(actions: Sequence[Action]) -> Deletions:
+    """The Events an item plan deletes (each one Event and one shared thing)."""
+    n = sum(1 for a in actions if isinstance(a, DeleteEvent))
+    return Deletions(n, n)
+
+
+def hold_item_deletions(
+    actions: Sequence[Action], inputs: Inputs, total: int, linked: int
+) -> list[Action]:
+    """X7 over the guard: the plan's Event deletions and their unlinks are dropped; each is kept
+    and explained (`HoldDelete`), and one issue says what the session would have deleted
+    (`total`: every Event of the session's plan, series included)."""
+    ctx = inputs.ctx
+    deletes = [a for a in actions if isinstance(a, DeleteEvent)]
+    if not deletes:
+        return list(actions)
+    held = {d.event_id for d in deletes}
+    out: list[Action] = [
+        a
+        for a in actions
+        if not isinstance(a, DeleteEvent) and not (isinstance(a, Unlink) and a.event_id in held)
+    ]
+    out += [HoldDelete(d.item, d.event_id, d.subject) for d in deletes]
+    limit = ctx.directory.org.mass_delete_guard
+    names = "; ".join(d.subject or d.event_id for d in deletes[:20])
+    more = f" and {len(deletes) - 20} more" if len(deletes) > 20 else ""
+    out.append(
+        RaiseIssue(
+            ctx.mailbox,
+            MASS_DELETE_REASON,
+            f"This session would delete {total} Salesforce Events (of {linked} linked; "
+            f"the guard allows {limit}): {names}{more}. Nothing was deleted. If that is "
+            f"intended, confirm it here or run "
+            f"`crmcal sync --user {ctx.mailbox} --allow-mass-delete`.",
+            actions=("confirm delete", "dismiss"),
+            rules=("X7", "I1"),
+        )
+    )
+    return out
 
 
 def item_draft(ev: CrmEvent, org_categories: tuple[str, ...]) -> ItemDraft | None:

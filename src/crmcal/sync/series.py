@@ -27,6 +27,7 @@ from crmcal.domain import (
 )
 from crmcal.domain.calendar import ItemType, ShowAs
 from crmcal.domain.crm import LightningRecurrence
+from crmcal.domain.links import Origin, ShareMode
 from crmcal.rules import categories as cat
 from crmcal.rules.linking import Linking, SearchResults, link, search_addresses
 from crmcal.rules.mapping import event_from_item, synced_values
@@ -43,7 +44,6 @@ from crmcal.rules.recurrence import (
     to_classic,
     to_lightning,
 )
-from crmcal.state.models import Origin, ShareMode
 from crmcal.sync.actions import (
     Action,
     CreateEvent,
@@ -55,11 +55,13 @@ from crmcal.sync.actions import (
     RaiseIssue,
     ResolveIssues,
     SetCategories,
+    SyncRelations,
     Track,
     Unlink,
     UpdateEvent,
     UpdateItem,
 )
+from crmcal.sync.guard import Deletions, over_guard
 from crmcal.sync.plan import DIRECTION_REASON_TEXT, NOT_SYNCED_REASON, UNSYNCED, Context
 
 LIGHTNING_EXCEPTION_REASON = "lightning_future_exception"
@@ -117,6 +119,9 @@ class SeriesCase:
     who_id: str | None = None
     what_id: str | None = None
     """M2: the Name and Related To chosen with the Save action."""
+    relink: bool = False
+    """R2, M2 on a linked series: `who_id`/`what_id` are the Save action's choice, to bring the
+    Salesforce series and its occurrences to (decision 0121)."""
 
     @property
     def held(self) -> bool:
@@ -478,7 +483,34 @@ class SeriesPlanner:
                         sf_key=link.sf_key,
                     )
                 )
+        self.relations(case, master, link)
         self.occurrences(case, master, link)
+
+    def relations(self, case: SeriesCase, master: Item, link: SeriesLink) -> None:
+        """R2, M2: Save on an occurrence or the master of a linked series sets the chosen Name
+        and Related To on the Salesforce series and on each of its occurrence Events in the
+        window that does not have them yet (nothing on a private series, M6)."""
+        if not case.relink or master.is_private or not (case.who_id or case.what_id):
+            return
+        who, what = case.who_id, case.what_id
+
+        def differs(ev: CrmEvent) -> bool:
+            return bool((who and ev.who_id != who) or (what and ev.what_id != what))
+
+        stale = [r.id for r in case.rows if r.id and differs(r)]
+        if not stale:
+            return
+        for event_id in dict.fromkeys([link.event_id, *stale]):
+            self.emit(
+                SyncRelations(
+                    event_id,
+                    who_id=who,
+                    what_id=what,
+                    who_relations=(who,) if who else (),
+                    set_links=True,
+                    rules=("M2", "R2"),
+                )
+            )
 
     def occurrences(self, case: SeriesCase, master: Item, link: SeriesLink) -> None:
         """R5 and U1 per occurrence: each Outlook occurrence or exception in the window sets its
@@ -569,26 +601,18 @@ class SeriesPlanner:
 
     # -- X7 ---------------------------------------------------------------------------------------
 
-    def guard(
-        self, cases: Mapping[str, SeriesCase], *, deleting: int, deleting_items: int, linked: int
-    ) -> None:
-        """X7 for series: stop before deleting more than `mass_delete_guard` Events, or more than
-        half of what the user has linked, unless confirmed (docs/decisions/0036).
-
-        A whole series deleted in Outlook counts as its Salesforce occurrence Events in the
-        window (at least one); each occurrence cancelled in Outlook (R5) as one. `deleting`: the
-        Events this session's item plan deletes. The half rule counts shared things: a whole
-        series is one, as is an item (`deleting_items` of them deleted, `linked` linked);
-        single cancellations stay out of it, as a series keeps living without them."""
-        deletes = [a for a in self.out if isinstance(a, DeleteEvent)]
+    def _by_series(self) -> dict[str, list[DeleteEvent]]:
         by_series: dict[str, list[DeleteEvent]] = {}
-        for d in deletes:
-            by_series.setdefault(d.item.item_id, []).append(d)
-        for mid, case in cases.items():  # a held series with nothing left to delete: unmark
-            if case.held and (mid not in by_series or self.ctx.allow_mass_delete):
-                self.emit(HoldSeries(self.ctx.mailbox, mid, held=False))
-        if not deletes or self.ctx.allow_mass_delete:
-            return
+        for d in self.out:
+            if isinstance(d, DeleteEvent):
+                by_series.setdefault(d.item.item_id, []).append(d)
+        return by_series
+
+    def deletions(self, cases: Mapping[str, SeriesCase]) -> Deletions:
+        """X7's weight of this plan's series deletions (decision 0036): a whole series deleted in
+        Outlook counts as its Salesforce occurrence Events in the window (at least one) and as
+        one shared thing; each occurrence cancelled in Outlook (R5) as one Event and no thing."""
+        by_series = self._by_series()
         whole = {mid for mid, ds in by_series.items() if any("X5" in d.rules for d in ds)}
         weight = 0
         for mid, ds in by_series.items():
@@ -597,10 +621,37 @@ class SeriesPlanner:
                 weight += max(1, len(found.rows) if found is not None else 0)
             else:
                 weight += len(ds)
-        limit = self.org.mass_delete_guard
-        things = deleting_items + len(whole)
-        if deleting + weight <= limit and not (things >= 2 and 2 * things > linked):
+        return Deletions(weight, len(whole))
+
+    def guard(
+        self,
+        cases: Mapping[str, SeriesCase],
+        *,
+        deleting: int,
+        deleting_items: int,
+        linked: int,
+        over: bool | None = None,
+    ) -> None:
+        """X7 for series: stop before deleting more than `mass_delete_guard` Events, or more than
+        half of what the user has linked, unless confirmed (docs/decisions/0036).
+
+        `deleting`, `deleting_items`: the Events and items this session's item plan deletes,
+        weighed with the series' (`sync.guard`). `over`: the session's one verdict over its
+        whole plan (decision 0120); without it, the verdict is reached here from the counts."""
+        by_series = self._by_series()
+        for mid, case in cases.items():  # a held series with nothing left to delete: unmark
+            if case.held and (mid not in by_series or self.ctx.allow_mass_delete):
+                self.emit(HoldSeries(self.ctx.mailbox, mid, held=False))
+        if not by_series or self.ctx.allow_mass_delete:
             return
+        mine = self.deletions(cases)
+        total = Deletions(deleting, deleting_items) + mine
+        if over is None:
+            over = over_guard(self.org, total, linked, confirmed=False)
+        if not over:
+            return
+        deletes = [d for ds in by_series.values() for d in ds]
+        whole, weight, limit = mine.things, mine.events, self.org.mass_delete_guard
         self.out = [
             a
             for a in self.out
@@ -619,9 +670,9 @@ class SeriesPlanner:
             RaiseIssue(
                 self.ctx.mailbox,
                 MASS_DELETE_SERIES_REASON,
-                f"This session would delete {deleting + weight} Salesforce Events, "
-                f"{weight} of them from recurring series ({len(whole)} whole series deleted in "
-                f"Outlook, {len(deletes) - len(whole)} occurrences cancelled; the guard allows "
+                f"This session would delete {total.events} Salesforce Events, "
+                f"{weight} of them from recurring series ({whole} whole series deleted in "
+                f"Outlook, {len(deletes) - whole} occurrences cancelled; the guard allows "
                 f"{limit}): {names}. Nothing of these series was deleted. If that is intended, "
                 f"confirm it here or run "
                 f"`crmcal sync --user {self.ctx.mailbox} --allow-mass-delete`.",

@@ -10,9 +10,9 @@ engine's `Executor` (journaled, O5), then the `series` rows are recorded.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from crmcal.state.models import LinkRow, Origin, ShareMode
 from crmcal.state.models_engine import SeriesRow
 from crmcal.sync.actions import Action, DeleteEvent, DeleteItem, ItemRef, Plan, Unlink
 from crmcal.sync.execute import Executor, Outcome
+from crmcal.sync.guard import NONE, Deletions
 from crmcal.sync.plan import UNSYNCED, Context, TrackedItem
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.series import (
@@ -112,39 +113,139 @@ def merge_outcome(a: Outcome, b: Outcome) -> None:
             cur.extend(v)
 
 
-def run_series(
-    *,
-    ctx: Context,
-    calendar: CalendarPort,
-    crm: CrmPort,
-    store: StateStore,
+@dataclass
+class SeriesRun:
+    """One session's series (R1-R6, X8, N3, U5): read and decided by `plan_series`, weighed by
+    the session's one X7 guard (`guard`), then written (`execute`)."""
+
+    ctx: Context
+    calendar: CalendarPort
+    crm: CrmPort
+    store: StateStore
+    search: SearchResults
+    session_id: int | None
+    now: datetime
+    links: Mapping[str, SeriesLink]
+    crm_events: tuple[CrmEvent, ...]
+    crm_deleted: frozenset[str]
+    linked: int
+    """X7's "half of what is linked": the series and the items linked outside them."""
+    planner: SeriesPlanner | None = None
+    cases: dict[str, SeriesCase] = field(default_factory=dict)
+    masters: dict[str, Item] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    read: dict[str, Sequence[Item] | Exception] = field(default_factory=dict)
+
+    @property
+    def mailbox(self) -> str:
+        return self.ctx.mailbox
+
+    def deletions(self) -> Deletions:
+        """What the series plan deletes, before the guard (for the session's one X7 count)."""
+        return self.planner.deletions(self.cases) if self.planner is not None else NONE
+
+    def guard(self, *, deleting: int, deleting_items: int, over: bool | None = None) -> None:
+        """X7 over the series plan; `over` is the session's verdict over its whole plan."""
+        if self.planner is not None:
+            self.planner.guard(
+                self.cases,
+                deleting=deleting,
+                deleting_items=deleting_items,
+                linked=self.linked,
+                over=over,
+            )
+
+    def prefetch(self, master_ids: Sequence[str]) -> None:
+        """The occurrences of several series in `$batch` (E1: delta sends them sparse, so they
+        are read here; 20 series per call where the calendar can batch them)."""
+        want = [m for m in master_ids if m not in self.read]
+        if want and hasattr(self.calendar, "instances_many"):
+            many = cast(SeriesBatchCalendar, self.calendar)
+            w = self.ctx.window
+            self.read.update(many.instances_many(self.mailbox, want, w.start, w.end))
+
+    def instances_of(self, case: SeriesCase) -> SeriesCase:
+        m = case.master
+        if m is None or m.type is not ItemType.SERIES_MASTER:
+            return case
+        if not hasattr(self.calendar, "instances"):
+            return case
+        got = self.read.get(m.id)
+        try:
+            if isinstance(got, Exception):
+                raise got
+            if got is None:
+                cal = cast(SeriesCalendar, self.calendar)
+                got = cal.instances(self.mailbox, m.id, self.ctx.window.start, self.ctx.window.end)
+        except ItemError as exc:  # this series only; its occurrences are judged next time
+            self.log.append(f"{m.id}: occurrences not read: {exc}")
+            return case
+        return replace(case, instances=tuple(got), instances_read=True)
+
+    def execute(self) -> Outcome | None:
+        """The series plan's writes (journaled by the engine's executor), then the `series`
+        rows; then the occurrences of the series shared just now (R5). None: nothing to do."""
+        if self.planner is None:
+            return None
+        ctx = self.ctx
+        links = self.links
+        by_event = {lk.event_id: lk for lk in links.values()}
+        by_key = {lk.sf_key: lk for lk in links.values() if lk.sf_key}
+        sf_masters = {
+            lk.master_id: self.masters[lk.master_id]
+            for lk in links.values()
+            if lk.origin is Origin.SALESFORCE and lk.master_id in self.masters
+        }
+        actions: list[SeriesAction] = list(self.planner.out)
+        actions += plan_downsync(
+            ctx, self.crm_events, self.crm_deleted, {**by_key, **by_event}, sf_masters
+        )
+        if not actions and not self.log:
+            return None
+        out = Outcome(log=self.log)
+        new_links = self._run(actions, out)
+        fresh = [lk for lk in new_links if lk.origin is Origin.OUTLOOK]
+        if fresh:
+            self._fresh(fresh, out)
+        return out
+
+    def _run(self, actions: list[SeriesAction], out: Outcome) -> list[SeriesLink]:
+        return _execute(
+            actions, self.ctx, self.calendar, self.crm, self.store, self.session_id, self.now, out
+        )
+
+    def _fresh(self, fresh: list[SeriesLink], out: Outcome) -> None:
+        """Series shared just now: their occurrences (exceptions made before sharing: R5)."""
+        ctx = self.ctx
+        sf_rows = _rows(self.crm, fresh, ctx)
+        planner2 = SeriesPlanner(ctx, self.search, ctx.directory.org.recurrence_format)
+        masters = self.masters
+        self.prefetch([
+            lk.master_id for lk in fresh
+            if lk.master_id in masters and masters[lk.master_id].type is ItemType.SERIES_MASTER
+        ])  # fmt: skip
+        for lk in fresh:
+            master = masters.get(lk.master_id)
+            if master is None:
+                continue
+            case = self.instances_of(SeriesCase(lk.master_id, master, link=lk))
+            planner2.occurrences(
+                replace(case, rows=tuple(sf_rows.get(lk.event_id, ()))), master, lk
+            )
+        if planner2.out:
+            self._run(planner2.out, out)
+
+
+def _in_play(
     changes: CalendarChanges,
-    tracked: Mapping[str, TrackedItem],
+    links: Mapping[str, SeriesLink],
     crm_events: tuple[CrmEvent, ...],
     crm_deleted: frozenset[str],
-    search: SearchResults,
-    session_id: int | None,
-    now: datetime,
-    deleting: int = 0,
-    deleting_items: int = 0,
-    links: Mapping[str, SeriesLink] | None = None,
-) -> Outcome | None:
-    """R1-R6, X8, N3, U5 for one mailbox; None when `recurring_sync` is off or nothing is in
-    play. `deleting`, `deleting_items`: the Events and items the session's item plan deleted,
-    which X7's guard counts with the series' deletions. `links`: the mailbox's series as the
-    session read them at its start (read here when not given)."""
-    org = ctx.directory.org
-    if not org.recurring_sync:
-        return None
-    mailbox = ctx.mailbox
-    if links is None:  # the session read them in its first transaction
-        with store.session() as s:
-            links = series_links_in(s, mailbox)
-    by_event = {lk.event_id: lk for lk in links.values()}
-    by_key: dict[str, SeriesLink] = {lk.sf_key: lk for lk in links.values() if lk.sf_key}
-
-    # Which series are in play: those the delta touched, those with tombstones (a deleted series
-    # only shows as its occurrences' tombstones), those Salesforce deleted or changed.
+) -> tuple[dict[str, Item], dict[str, None], dict[str, list[Item]], set[str]]:
+    """Which series are in play: those the delta touched, those with tombstones (a deleted series
+    only shows as its occurrences' tombstones), those Salesforce deleted or changed. Returns the
+    masters the delta sent, the wanted master ids, the touched occurrences, and the series
+    Salesforce deleted."""
     masters: dict[str, Item] = {}
     wanted: dict[str, None] = {}
     touched: dict[str, list[Item]] = {}
@@ -171,143 +272,150 @@ def run_series(
             lk.origin is Origin.SALESFORCE and lk.event_id in changed_ids
         ):
             wanted.setdefault(lk.master_id, None)
+    return masters, wanted, touched, sf_deleted
+
+
+def _case(
+    mid: str,
+    master: Item | None,
+    link: SeriesLink | None,
+    touched: Sequence[Item],
+    tracked: Mapping[str, TrackedItem],
+    sf_deleted: bool,
+) -> SeriesCase:
+    """The series case of a series crmcal may share (R2: marked, or saved on any occurrence or
+    the master; U5; X5 when Salesforce deleted it)."""
+    marked = any(cat.wants_share(i.categories) for i in touched) or (
+        master is not None and cat.wants_share(master.categories)
+    )
+    saved = [
+        t
+        for t in tracked.values()
+        if t.share_mode is ShareMode.SAVE
+        and t.event_id is None
+        and (t.item_id == mid or (t.snapshot is not None and t.snapshot.series_master_id == mid))
+    ]
+    marked = marked or bool(saved)
+    t = tracked.get(mid)
+    single = t.event_id if t is not None and t.event_id and link is None else None
+    case = SeriesCase(
+        mid,
+        master,
+        link=link,
+        single_event=single,
+        marked=marked,
+        sf_deleted=sf_deleted,
+        unsynced=t is not None and t.event_id is None and t.status == UNSYNCED,
+        saved=tuple(ItemRef(x.mailbox, x.item_id, x.guid) for x in saved),
+        who_id=next((x.who_id for x in saved if x.who_id), None),
+        what_id=next((x.what_id for x in saved if x.what_id), None),
+    )
+    if link is not None and t is not None and (t.who_id or t.what_id):
+        # M2 on a linked series: the choice is stored on the master's link (decision 0121).
+        case = replace(case, who_id=t.who_id, what_id=t.what_id, relink=True)
+    return case
+
+
+def plan_series(
+    *,
+    ctx: Context,
+    calendar: CalendarPort,
+    crm: CrmPort,
+    store: StateStore,
+    changes: CalendarChanges,
+    tracked: Mapping[str, TrackedItem],
+    crm_events: tuple[CrmEvent, ...],
+    crm_deleted: frozenset[str],
+    search: SearchResults,
+    session_id: int | None,
+    now: datetime,
+    links: Mapping[str, SeriesLink] | None = None,
+) -> SeriesRun | None:
+    """Read and decide the series in play of one mailbox, writing nothing; None when
+    `recurring_sync` is off. `links`: the mailbox's series as the session read them at its start
+    (read here when not given). X7 is not applied yet: the session weighs the series'
+    deletions with its items' (`SeriesRun.guard`)."""
+    org = ctx.directory.org
+    if not org.recurring_sync:
+        return None
+    mailbox = ctx.mailbox
+    if links is None:  # the session read them in its first transaction
+        with store.session() as s:
+            links = series_links_in(s, mailbox)
+    linked = len(links) + sum(1 for t in tracked.values() if t.event_id and t.item_id not in links)
+    run = SeriesRun(
+        ctx, calendar, crm, store, search, session_id, now, links, crm_events, crm_deleted, linked
+    )
+    masters, wanted, touched, sf_deleted = _in_play(changes, links, crm_events, crm_deleted)
     missing = [m for m in wanted if m not in masters]
     unreadable: set[str] = set()
     if missing:
         got, errors = calendar.fetch_items(mailbox, missing)
         masters.update({i.id: i for i in got})
         unreadable = {e.item_id for e in errors}
-
-    planner = SeriesPlanner(ctx, search, org.recurrence_format)
-    cases: dict[str, SeriesCase] = {}
+    run.masters = masters
+    planner = run.planner = SeriesPlanner(ctx, search, org.recurrence_format)
+    cases = run.cases
     for mid in wanted:
-        if mid in unreadable:
-            continue
         master = masters.get(mid)
         link = links.get(mid)
-        if master is None and link is None:
+        if mid in unreadable or (master is None and link is None):
             continue
         if link is not None and link.origin is Origin.SALESFORCE and mid not in sf_deleted:
             if master is not None:
                 planner.status(master, shared=True, status=cat.TRACKED)
-            elif link is not None:
+            else:
                 cases[mid] = SeriesCase(mid, None, link=link)
             continue
-        marked = any(cat.wants_share(i.categories) for i in touched.get(mid, ())) or (
-            master is not None and cat.wants_share(master.categories)
-        )
-        saved = [
-            t
-            for t in tracked.values()
-            if t.share_mode is ShareMode.SAVE
-            and t.event_id is None
-            and (
-                t.item_id == mid or (t.snapshot is not None and t.snapshot.series_master_id == mid)
-            )
-        ]
-        marked = marked or bool(saved)
-        t = tracked.get(mid)
-        single = t.event_id if t is not None and t.event_id and link is None else None
-        cases[mid] = SeriesCase(
-            mid,
-            master,
-            link=link,
-            single_event=single,
-            marked=marked,
-            sf_deleted=mid in sf_deleted,
-            unsynced=t is not None and t.event_id is None and t.status == UNSYNCED,
-            saved=tuple(ItemRef(x.mailbox, x.item_id, x.guid) for x in saved),
-            who_id=next((x.who_id for x in saved if x.who_id), None),
-            what_id=next((x.what_id for x in saved if x.what_id), None),
-        )
+        cases[mid] = _case(mid, master, link, touched.get(mid, ()), tracked, mid in sf_deleted)
+    _read_occurrences(run)
+    for c in cases.values():
+        planner.decide(c)
+    return run
 
-    out_log: list[str] = []
-    read: dict[str, Sequence[Item] | Exception] = {}
 
-    def prefetch(master_ids: Sequence[str]) -> None:
-        """The occurrences of several series in `$batch` (E1: delta sends them sparse, so they
-        are read here; 20 series per call where the calendar can batch them)."""
-        want = [m for m in master_ids if m not in read]
-        if want and hasattr(calendar, "instances_many"):
-            many = cast(SeriesBatchCalendar, calendar)
-            read.update(many.instances_many(mailbox, want, ctx.window.start, ctx.window.end))
-
-    def instances_of(case: SeriesCase) -> SeriesCase:
-        m = case.master
-        if m is None or m.type is not ItemType.SERIES_MASTER:
-            return case
-        if not hasattr(calendar, "instances"):
-            return case
-        got = read.get(m.id)
-        try:
-            if isinstance(got, Exception):
-                raise got
-            if got is None:
-                cal = cast(SeriesCalendar, calendar)
-                got = cal.instances(mailbox, m.id, ctx.window.start, ctx.window.end)
-        except ItemError as exc:  # this series only; its occurrences are judged next time
-            out_log.append(f"{m.id}: occurrences not read: {exc}")
-            return case
-        return replace(case, instances=tuple(got), instances_read=True)
-
+def _read_occurrences(run: SeriesRun) -> None:
+    """The occurrences the cases need: Outlook's of live shared series, and Salesforce's of
+    those and of series deleted in Outlook (X7 weighs those by their occurrences)."""
+    cases = run.cases
     live = [
         c for c in cases.values()
         if c.link is not None and c.link.origin is Origin.OUTLOOK and not c.sf_deleted
         and c.master is not None and c.master.type is ItemType.SERIES_MASTER
     ]  # fmt: skip
-    # X7 weighs a series deleted in Outlook by its Salesforce occurrences.
     gone = [
         c for c in cases.values()
-        if c.link is not None and not c.sf_deleted and not ctx.allow_mass_delete
+        if c.link is not None and not c.sf_deleted and not run.ctx.allow_mass_delete
         and (c.master is None or c.master.is_cancelled)
     ]  # fmt: skip
-    if live or gone:  # one read of the Salesforce occurrences for both
-        prefetch([c.master_id for c in live])
-        sf_rows = _rows(crm, [c.link for c in (*live, *gone) if c.link is not None], ctx)
-        for c in live:
-            assert c.link is not None
-            cases[c.master_id] = replace(
-                instances_of(c), rows=tuple(sf_rows.get(c.link.event_id, ()))
-            )
-        for c in gone:
-            assert c.link is not None
-            cases[c.master_id] = replace(c, rows=tuple(sf_rows.get(c.link.event_id, ())))
-    for c in cases.values():
-        planner.decide(c)
-    linked = len(links) + sum(1 for t in tracked.values() if t.event_id and t.item_id not in links)
-    planner.guard(cases, deleting=deleting, deleting_items=deleting_items, linked=linked)
-    sf_masters = {
-        lk.master_id: masters[lk.master_id]
-        for lk in links.values()
-        if lk.origin is Origin.SALESFORCE and lk.master_id in masters
-    }
-    actions: list[SeriesAction] = list(planner.out)
-    actions += plan_downsync(ctx, crm_events, crm_deleted, {**by_key, **by_event}, sf_masters)
-    if not actions and not out_log:
-        return None
-    out = Outcome(log=out_log)
-    new_links = _execute(actions, ctx, calendar, crm, store, session_id, now, out)
+    if not (live or gone):
+        return
+    run.prefetch([c.master_id for c in live])
+    sf_rows = _rows(run.crm, [c.link for c in (*live, *gone) if c.link is not None], run.ctx)
+    for c in live:
+        assert c.link is not None
+        cases[c.master_id] = replace(
+            run.instances_of(c), rows=tuple(sf_rows.get(c.link.event_id, ()))
+        )
+    for c in gone:
+        assert c.link is not None
+        cases[c.master_id] = replace(c, rows=tuple(sf_rows.get(c.link.event_id, ())))
 
-    # Series shared just now: their occurrences (exceptions made before sharing: R5).
-    fresh = [lk for lk in new_links if lk.origin is Origin.OUTLOOK]
-    if fresh:
-        sf_rows = _rows(crm, fresh, ctx)
-        planner2 = SeriesPlanner(ctx, search, org.recurrence_format)
-        prefetch([
-            lk.master_id for lk in fresh
-            if lk.master_id in masters and masters[lk.master_id].type is ItemType.SERIES_MASTER
-        ])  # fmt: skip
-        for lk in fresh:
-            master = masters.get(lk.master_id)
-            if master is None:
-                continue
-            case = instances_of(SeriesCase(lk.master_id, master, link=lk))
-            planner2.occurrences(
-                replace(case, rows=tuple(sf_rows.get(lk.event_id, ()))), master, lk
-            )
-        if planner2.out:
-            _execute(planner2.out, ctx, calendar, crm, store, session_id, now, out)
-    return out
+
+def run_series(
+    *,
+    deleting: int = 0,
+    deleting_items: int = 0,
+    **kw: Any,
+) -> Outcome | None:
+    """Plan, guard and execute the series of one mailbox on their own (X7 counting `deleting`
+    Events and `deleting_items` items of an item plan already weighed). A session uses
+    `plan_series` and weighs the whole plan at once instead (decision 0120)."""
+    run = plan_series(**kw)
+    if run is None:
+        return None
+    run.guard(deleting=deleting, deleting_items=deleting_items)
+    return run.execute()
 
 
 def _rows(crm: CrmPort, links: Iterable[SeriesLink], ctx: Context) -> dict[str, list[CrmEvent]]:
@@ -435,4 +543,4 @@ def _execute(
     return made
 
 
-__all__ = ["merge_outcome", "run_series", "series_links_in"]
+__all__ = ["SeriesRun", "merge_outcome", "plan_series", "run_series", "series_links_in"]

@@ -14,35 +14,28 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
-
 from crmcal.connectors.errors import AuthError, ConnectorError
 from crmcal.domain import CalendarChanges, CrmEvent, Item, OrgSettings, RecordRef, UserConfig
+from crmcal.domain.calendar import ItemRemoved
 from crmcal.domain.crm import CrmOpportunity
 from crmcal.rules.feeds import Stored
 from crmcal.rules.linking import SearchResults
 from crmcal.rules.participants import Directory
 from crmcal.rules.window import Window, window
-from crmcal.state import StateStore
+from crmcal.state import StateStore, repo
 from crmcal.state.models import (
-    CursorRow,
-    EventRow,
     IntentRow,
-    IntentStatus,
-    LinkRow,
-    Origin,
     SessionStatus,
-    ShareMode,
-    UserHealthRow,
 )
+from crmcal.state.repo import Tx
+from crmcal.sync.actions import Plan
 from crmcal.sync.attachments import pending_retries, share_attachments
 from crmcal.sync.attachments import settle_issues as settle_attachment_issues
 from crmcal.sync.autocreate import auto_create
-from crmcal.sync.codec import item_from_json
 from crmcal.sync.duplicates import OPEN_ISSUE_MESSAGES, check_copies, describe
 from crmcal.sync.execute import Executor, Outcome
 from crmcal.sync.feeds import FeedShare, run_feeds, stored_feed_items_in
+from crmcal.sync.guard import NONE, over_guard
 from crmcal.sync.plan import (
     Context,
     Inputs,
@@ -50,8 +43,11 @@ from crmcal.sync.plan import (
     Lookups,
     NaturalKey,
     TrackedItem,
+    hold_item_deletions,
     in_play,
+    item_deletions,
     key_start,
+    linked_items,
     lookups,
     natural_key,
     plan,
@@ -59,11 +55,11 @@ from crmcal.sync.plan import (
 from crmcal.sync.ports import CalendarPort, CrmPort
 from crmcal.sync.reconcile import reconcile
 from crmcal.sync.series import SeriesLink
-from crmcal.sync.series_run import merge_outcome, run_series, series_links_in
+from crmcal.sync.series_run import SeriesRun, merge_outcome, plan_series, series_links_in
 
 log = logging.getLogger("crmcal.sync")
 
-GRAPH_DELTA = "graph_delta"
+GRAPH_DELTA = repo.GRAPH_DELTA
 
 
 @dataclass
@@ -98,12 +94,12 @@ class Claim(Protocol):
     the session's first transaction and given back in its last, so a no-change session costs
     two transactions in all (docs/decisions/0035-two-transaction-sessions.md)."""
 
-    def take(self, s: Session) -> bool:
+    def take(self, s: Tx) -> bool:
         """False: the session must not start (someone else holds the user, or the caller's own
         conditions say no); it raises `Held` and records nothing."""
         ...
 
-    def give_back(self, s: Session, result: SessionResult) -> None: ...
+    def give_back(self, s: Tx, result: SessionResult) -> None: ...
 
 
 @dataclass
@@ -121,43 +117,16 @@ class _State:
     """The Events the mailbox's links point to (what `_state_for` would read for them)."""
 
 
-# The statements a session runs every time, built once (building them costs more CPU than SQLite
-# takes to run them; a no-change session is little else).
-_HEALTH = select(UserHealthRow.enabled_at).where(UserHealthRow.mailbox == bindparam("m"))
-_CURSOR = select(CursorRow.value, CursorRow.window).where(
-    CursorRow.kind == GRAPH_DELTA, CursorRow.scope == bindparam("m")
-)
-_LINKS = select(LinkRow).where(LinkRow.mailbox == bindparam("m"))
-_EVENTS = select(EventRow).where(EventRow.event_id.in_(bindparam("ids", expanding=True)))
-_INTENTS = (
-    select(IntentRow)
-    .where(IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m"))
-    .order_by(IntentRow.id)
-)
-_INTENT_IDS = select(IntentRow.id).where(
-    IntentRow.status == IntentStatus.OPEN, IntentRow.mailbox == bindparam("m")
-)
-
-
-def _read_state(s: Session, mailbox: str, now: datetime, window_key: str) -> _State:
-    m = {"m": mailbox}
-    db = s.connection()  # plain column reads need no ORM
-    enabled_at = db.execute(_HEALTH, m).scalar()
-    cur = db.execute(_CURSOR, m).first()
-    rows = list(s.scalars(_LINKS, m))
-    event_ids = sorted({r.event_id for r in rows if r.event_id})
-    known: dict[str, KnownEvent] = {}
-    for i in range(0, len(event_ids), 500):
-        for row in s.scalars(_EVENTS, {"ids": event_ids[i : i + 500]}):
-            known[row.event_id] = _known(row)
+def _read_state(s: Tx, mailbox: str, now: datetime, window_key: str) -> _State:
+    got = repo.mailbox_state(s, mailbox, window_key)
     return _State(
-        enabled_at=enabled_at or now,
-        cursor=cur.value if cur is not None and cur.window == window_key else None,
-        tracked={r.item_id: _tracked(r) for r in rows},
-        item_dates={r.item_id: (r.item_start, r.item_end) for r in rows if r.event_id},
+        enabled_at=got.enabled_at or now,
+        cursor=got.cursor,
+        tracked=got.tracked,
+        item_dates=got.item_dates,
         stored_feeds=stored_feed_items_in(s, mailbox),  # G1, G4
         series=series_links_in(s, mailbox),  # issue 7
-        known=known,
+        known=got.known,
     )
 
 
@@ -175,48 +144,9 @@ def _begin(
         if claim is not None and not claim.take(s):
             raise Held(mailbox)
         sid = store.start_session_in(s, mailbox, trigger)
-        db = s.connection()
-        open_ids = list(db.execute(_INTENT_IDS, {"m": mailbox}).scalars())
-        intents = list(s.scalars(_INTENTS, {"m": mailbox})) if open_ids else []
-        messages = list(db.execute(OPEN_ISSUE_MESSAGES, {"m": mailbox}).scalars())
+        intents = repo.open_intents(s, mailbox)
+        messages = list(s.connection().execute(OPEN_ISSUE_MESSAGES, {"m": mailbox}).scalars())
         return sid, intents, messages, _read_state(s, mailbox, now, window_key)
-
-
-def _tracked(row: LinkRow) -> TrackedItem:
-    snap = None
-    if row.snapshot:
-        try:
-            snap = item_from_json(row.snapshot)
-        except (KeyError, ValueError, TypeError):
-            snap = None
-    return TrackedItem(
-        mailbox=row.mailbox,
-        item_id=row.item_id,
-        guid=row.guid,
-        event_id=row.event_id,
-        share_mode=ShareMode(row.share_mode),
-        origin=Origin(row.origin),
-        status=row.status,
-        snapshot=snap,
-        who_id=row.who_id,
-        what_id=row.what_id,
-        outlook_hash=row.outlook_hash,
-    )
-
-
-def _known(row: EventRow) -> KnownEvent:
-    return KnownEvent(
-        event_id=row.event_id,
-        owner_id=row.owner_id,
-        guid=row.guid,
-        origin=Origin(row.origin),
-        created_by_crmcal=row.created_by_crmcal,
-        synced=dict(row.synced or {}),
-        invitees=tuple(row.invitees or ()),
-        invitee_status=dict(row.invitee_status or {}),
-        who_ids=tuple(row.who_ids or ()),
-        what_id=row.what_id,
-    )
 
 
 def search(crm: CrmPort, lk: Lookups, ctx: Context) -> SearchResults:
@@ -263,42 +193,128 @@ def run_user_session(
     feeds: FeedShare | None = None,
     invitee_events: frozenset[str] = frozenset(),
     claim: Claim | None = None,
+    only: frozenset[str] | None = None,
 ) -> SessionResult:
     """One session for one user (Outlook to Salesforce). Never raises for per-item problems;
     systemic ones (auth, limits, service down) end the session as failed and count for I3.
-    With a `claim`, raises `Held` (and records nothing) when another worker holds the user."""
+    With a `claim`, raises `Held` (and records nothing) when another worker holds the user.
+    `only`: a session limited to these items (Save, instant sync; decision 0121): they are read
+    by id instead of the delta round, the cursor stays, and nothing else of the mailbox is
+    looked at; reconcile, D4, series, attachments and the X7 guard run as in any session."""
     t0 = time.monotonic()
-    mailbox = user.mailbox
-    org: OrgSettings = directory.org
-    w = window(now, org)
-    sid, intents, messages, st = _begin(store, mailbox, trigger, now, w.key(), claim)
-    result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
-    new_cursor: str | None = None
-    outcome_ok: bool | None = None
-    expired = False
+    w = window(now, directory.org)
+    sid, intents, messages, st = _begin(store, user.mailbox, trigger, now, w.key(), claim)
+    run = _Run(
+        user, directory, calendar, crm, store, now, zone, shared_activities, allow_mass_delete,
+        crm_events, crm_deleted, feeds, invitee_events, only, w, st,
+        SessionResult(user.mailbox, sid, SessionStatus.RUNNING),
+    )  # fmt: skip
     try:
-        if intents:  # O5: settle what an interrupted session left open, then read again
-            reconcile(store, crm, mailbox, intents)
-            with store.session() as s:
-                st = _read_state(s, mailbox, now, w.key())
+        run.reconcile(intents)  # O5: what an interrupted session left open
+        if run.copied(messages):  # D4: another tool copies crmcal's Events; stop for this user
+            return run.result
+        changes, feed = run.read()  # the delta round (or the named items), X3/P5 re-reads
+        inputs = run.inputs(changes)  # lookups, X5/W3 confirmations, D2, Initial Search
+        p, series = run.plan(inputs, changes)  # items (K1-K5 with them), then series
+        p = guard(p, inputs, series)  # X7: one count over the whole plan (decision 0120)
+        run.execute(p, series)  # items, then series; journaled (O5)
+        run.attachments(changes)  # T1-T2
+        run.feeds(feed)  # G1, G4
+        run.settle(changes)  # unreadable items, the session's status
+    except ConnectorError as exc:
+        run.failed(exc)
+    except Exception as exc:  # a bug, not the APIs: record it, then let it surface
+        run.result.status = SessionStatus.FAILED
+        run.result.error = f"internal error: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        run.result.seconds = time.monotonic() - t0
+        run.finish(claim)
+    return run.result
+
+
+@dataclass
+class _FeedPart:
+    """G1, G4: the feed items of this round, taken out of the planner's changes."""
+
+    seen: dict[str, Item]
+    removed: list[str]
+
+
+@dataclass
+class _Run:
+    """One session's facts and progress; each step of `run_user_session` is one method."""
+
+    user: UserConfig
+    directory: Directory
+    calendar: CalendarPort
+    crm: CrmPort
+    store: StateStore
+    now: datetime
+    zone: Callable[[str], tzinfo | None]
+    shared_activities: bool
+    allow_mass_delete: bool
+    crm_events: tuple[CrmEvent, ...]
+    crm_deleted: frozenset[str]
+    feed_share: FeedShare | None
+    invitee_events: frozenset[str]
+    only: frozenset[str] | None
+    w: Window
+    st: _State
+    result: SessionResult
+    new_cursor: str | None = None
+    ok: bool | None = None
+    """True: the session ran; False: it failed or stopped (I3 counts it); None: it crashed."""
+    expired: bool = False
+    found: SearchResults = field(default_factory=SearchResults.empty)
+
+    @property
+    def mailbox(self) -> str:
+        return self.user.mailbox
+
+    @property
+    def org(self) -> OrgSettings:
+        return self.directory.org
+
+    @property
+    def sid(self) -> int:
+        return self.result.session_id
+
+    def reconcile(self, intents: list[IntentRow]) -> None:
+        if intents:  # settle them, then read the state again
+            reconcile(self.store, self.crm, self.mailbox, intents)
+            with self.store.session() as s:
+                self.st = _read_state(s, self.mailbox, self.now, self.w.key())
+
+    def copied(self, messages: list[str]) -> bool:
         dupes = check_copies(
-            store, crm, mailbox, user.salesforce_user_id, crm_events, now, messages=messages
-        )
-        if dupes:  # D4: another tool copies crmcal's Events; stop for this user
-            result.status, result.error, outcome_ok = SessionStatus.FAILED, describe(dupes), False
-            result.stopped = True  # the org's cursors still move on (review finding)
-            return result
-        enabled_at, cursor, tracked = st.enabled_at, st.cursor, st.tracked
-        item_dates, stored_feeds = st.item_dates, st.stored_feeds
-        changes: CalendarChanges = calendar.delta(mailbox, w.start, w.end, cursor)
-        result.read = len(changes.items)
+            self.store, self.crm, self.mailbox, self.user.salesforce_user_id, self.crm_events,
+            self.now, messages=messages,
+        )  # fmt: skip
+        if not dupes:
+            return False
+        r = self.result
+        r.status, r.error, self.ok = SessionStatus.FAILED, describe(dupes), False
+        r.stopped = True  # the org's cursors still move on (review finding)
+        return True
+
+    def read(self) -> tuple[CalendarChanges, _FeedPart]:
+        st, only, mailbox = self.st, self.only, self.mailbox
+        if only is None:
+            changes = self.calendar.delta(mailbox, self.w.start, self.w.end, st.cursor)
+        else:
+            changes = _named(self.calendar, mailbox, only, st.tracked)
+        self.result.read = len(changes.items)
         # G1, G4: one-way feed items are the feeds' business, not the planner's.
-        feed_ids = {st.item_id for st in stored_feeds.values() if st.item_id}
+        stored = st.stored_feeds
+        feed_ids = {f.item_id for f in stored.values() if f.item_id}
         # A feed item whose create was interrupted has no id yet: its category gives it away.
-        pending = {st.desired.category for st in stored_feeds.values() if not st.item_id}
+        pending = {f.desired.category for f in stored.values() if not f.item_id}
         feed_ids |= {i.id for i in changes.items if pending & set(i.categories)}
-        feed_seen = {i.id: i for i in changes.items if i.id in feed_ids}
-        feed_removed = [r.id for r in changes.removed if r.id in feed_ids]
+        feed = _FeedPart(
+            {i.id: i for i in changes.items if i.id in feed_ids},
+            [r.id for r in changes.removed if r.id in feed_ids],
+        )
         if feed_ids:
             changes = replace(
                 changes,
@@ -308,30 +324,35 @@ def run_user_session(
         # X3: items whose Event was deleted in Salesforce are looked at even if Outlook did not
         # change them (one batched read of just those items).
         seen_ids = {i.id for i in changes.items}
-        changed_ids = {e.id for e in crm_events if e.id} | set(crm_deleted)
-        if org.invitation_mode:
-            changed_ids |= invitee_events  # P5: their items are looked at too
+        changed_ids = {e.id for e in self.crm_events if e.id} | set(self.crm_deleted)
+        if self.org.invitation_mode:
+            changed_ids |= self.invitee_events  # P5: their items are looked at too
         hit = [
             t.item_id
-            for t in tracked.values()
+            for t in st.tracked.values()
             if t.event_id in changed_ids and t.item_id not in seen_ids
         ]
         if hit:
-            reread, unreadable = calendar.fetch_items(mailbox, hit)
+            reread, unreadable = self.calendar.fetch_items(mailbox, hit)
             changes = replace(
                 changes,
                 items=(*changes.items, *reread),
                 errors=(*changes.errors, *unreadable),
             )
+        return changes, feed
+
+    def inputs(self, changes: CalendarChanges) -> Inputs:
+        st, crm, directory = self.st, self.crm, self.directory
+        tracked = st.tracked
         ctx = Context(
-            user=user,
+            user=self.user,
             directory=directory,
-            now=now,
-            window=w,
-            enabled_at=enabled_at,
-            shared_activities=shared_activities,
-            zone=zone,
-            allow_mass_delete=allow_mass_delete,
+            now=self.now,
+            window=self.w,
+            enabled_at=st.enabled_at,
+            shared_activities=self.shared_activities,
+            zone=self.zone,
+            allow_mass_delete=self.allow_mass_delete,
         )
         items = in_play(changes.items, tracked)
         lk = lookups(ctx, items, tracked)
@@ -342,129 +363,189 @@ def run_user_session(
                     directory, salesforce_users={**directory.salesforce_users, **extra}
                 )
                 ctx = replace(ctx, directory=directory)
-        gone, exits = _gone_and_exits(calendar, mailbox, changes, tracked, w, item_dates)
+        dates = st.item_dates
+        if self.only is not None:  # a limited session looks at the named items only
+            dates = {k: v for k, v in dates.items() if k in self.only}
+        gone, exits = _gone_and_exits(self.calendar, self.mailbox, changes, tracked, self.w, dates)
         existing = _existing(crm, lk, items, tracked, ctx)
         # D2 adopts only an Event nothing is linked to: Events crmcal knows (linked to any item,
         # in play or not) are loaded with the rest, so the planner sees them as taken.
         candidates = [eid for ids in existing.values() for eid in ids]
         by_guid, events = _state_for(
-            store,
+            self.store,
             lk.guids,
             tracked.values(),
-            [e.id for e in crm_events if e.id] + candidates,
+            [e.id for e in self.crm_events if e.id] + candidates,
             known=st.known,
         )
-        found = search(crm, lk, ctx)
+        self.found = search(crm, lk, ctx)
         inputs = Inputs(
             ctx,
             items=changes.items,
             removed=changes.removed,
             gone=gone,
             exits=exits,
-            crm_events=crm_events,
-            crm_deleted=crm_deleted,
+            crm_events=self.crm_events,
+            crm_deleted=self.crm_deleted,
             tracked=tracked,
             by_guid=by_guid,
             events=events,
-            search=found,
+            search=self.found,
             existing=existing,
             series_masters=frozenset(st.series),
+            guard=False,  # weighed with the series' deletions (`guard`)
         )
-        if org.invitation_mode and invitee_events:
-            inputs = _with_invitees(crm, inputs, invitee_events, directory)
+        if self.org.invitation_mode and self.invitee_events:
+            inputs = _with_invitees(crm, inputs, self.invitee_events, directory)
+        return inputs
+
+    def plan(self, inputs: Inputs, changes: CalendarChanges) -> tuple[Plan, SeriesRun | None]:
         # K1-K5, M4: records for unresolved participants, then the plan again with them.
-        p, made = auto_create(crm, store, inputs, plan(inputs), session_id=sid)
-        result.records_created = len(made)
-        result.outcome = Executor(store, calendar, crm, org, session_id=sid, now=now).run(p)
-        # R1-R6, X8, N3, U5: recurring series, decided as series (issue 7).
-        series_out = run_series(
-            ctx=inputs.ctx, calendar=calendar, crm=crm, store=store, changes=changes,
-            tracked=tracked, crm_events=crm_events, crm_deleted=crm_deleted, search=found,
-            session_id=sid, now=now, deleting=result.outcome.deleted,
-            deleting_items=result.outcome.deleted, links=st.series,
+        p, made = auto_create(self.crm, self.store, inputs, plan(inputs), session_id=self.sid)
+        self.result.records_created = len(made)
+        # R1-R6, X8, N3, U5: recurring series, decided as series (issue 7), before any write.
+        series = plan_series(
+            ctx=inputs.ctx, calendar=self.calendar, crm=self.crm, store=self.store,
+            changes=changes, tracked=self.st.tracked, crm_events=self.crm_events,
+            crm_deleted=self.crm_deleted, search=self.found, session_id=self.sid, now=self.now,
+            links=self.st.series,
         )  # fmt: skip
+        return p, series
+
+    def execute(self, p: Plan, series: SeriesRun | None) -> None:
+        ex = Executor(
+            self.store, self.calendar, self.crm, self.org, session_id=self.sid, now=self.now
+        )
+        self.result.outcome = ex.run(p)
+        series_out = series.execute() if series is not None else None
         if series_out is not None:
-            merge_outcome(result.outcome, series_out)
-        # T1-T2: files of the items now linked go to their Events (skips named in the log).
-        file_items = {i.id: i for i in in_play(changes.items, tracked)}
+            merge_outcome(self.result.outcome, series_out)
+
+    def attachments(self, changes: CalendarChanges) -> None:
+        """T1-T2: files of the items now linked go to their Events (skips named in the log)."""
+        store, mailbox, only = self.store, self.mailbox, self.only
+        file_items = {i.id: i for i in in_play(changes.items, self.st.tracked)}
         retry_gone: list[str] = []
-        if org.share_attachments:  # files that failed before are tried again (decision 0054)
-            again = [i for i in pending_retries(store, mailbox) if i not in file_items]
+        if self.org.share_attachments:  # files that failed before are tried again (0054)
+            again = [
+                i
+                for i in pending_retries(store, mailbox)
+                if i not in file_items and (only is None or i in only)
+            ]
             if again:
-                got, unreadable = calendar.fetch_items(mailbox, again)
+                got, unreadable = self.calendar.fetch_items(mailbox, again)
                 file_items.update({i.id: i for i in got})
                 erred = {e.item_id for e in unreadable}  # still there: tried again next time
                 retry_gone = [i for i in again if i not in file_items and i not in erred]
-        files = share_attachments(calendar, crm, store, org, mailbox, file_items.values())
-        settle_attachment_issues(store, mailbox, files, file_items, retry_gone, now)
-        result.outcome.log += files.log
-        result.outcome.failed += files.failed  # the session is partial, not succeeded
-        if feeds is not None:  # G1, G4 (a caller that read no feeds leaves feed items alone)
-            share = feeds
-            fo = run_feeds(
-                mailbox,
-                calendar=calendar,
-                store=store,
-                w=w,
-                active=share.active,
-                changes=share.changes,
-                full=share.full,
-                stored=stored_feeds,
-                seen=feed_seen,
-                removed=feed_removed,
-            )
-            result.outcome.created_items += fo.created
-            result.outcome.updated_items += fo.updated
-            result.outcome.deleted_items += fo.deleted
-            result.outcome.failed += fo.failed
-            result.outcome.log.extend(fo.log)
-        new_cursor = changes.cursor
+        files = share_attachments(
+            self.calendar, self.crm, store, self.org, mailbox, file_items.values()
+        )
+        settle_attachment_issues(store, mailbox, files, file_items, retry_gone, self.now)
+        self.result.outcome.log += files.log
+        self.result.outcome.failed += files.failed  # the session is partial, not succeeded
+
+    def feeds(self, feed: _FeedPart) -> None:
+        share = self.feed_share
+        if share is None:  # a caller that read no feeds leaves feed items alone
+            return
+        fo = run_feeds(
+            self.mailbox,
+            calendar=self.calendar,
+            store=self.store,
+            w=self.w,
+            active=share.active,
+            changes=share.changes,
+            full=share.full,
+            stored=self.st.stored_feeds,
+            seen=feed.seen,
+            removed=feed.removed,
+        )
+        out = self.result.outcome
+        out.created_items += fo.created
+        out.updated_items += fo.updated
+        out.deleted_items += fo.deleted
+        out.failed += fo.failed
+        out.log.extend(fo.log)
+
+    def settle(self, changes: CalendarChanges) -> None:
+        self.new_cursor = changes.cursor
         for err in changes.errors:
-            store.raise_issue(
-                mailbox=mailbox,
+            self.store.raise_issue(
+                mailbox=self.mailbox,
                 reason="unreadable_item",
                 item_id=err.item_id,
                 message=f"The item could not be read: {err.reason}",
-                now=now,
+                now=self.now,
             )
-        result.status = (
+        self.result.status = (
             SessionStatus.PARTIAL
-            if result.outcome.failed or changes.errors
+            if self.result.outcome.failed or changes.errors
             else SessionStatus.SUCCEEDED
         )
-        outcome_ok = True
-    except ConnectorError as exc:
-        result.status = SessionStatus.FAILED
-        result.error = str(exc)
-        outcome_ok = False
-        expired = isinstance(exc, AuthError)
-    except Exception as exc:  # a bug, not the APIs: record it, then let it surface
-        result.status = SessionStatus.FAILED
-        result.error = f"internal error: {type(exc).__name__}: {exc}"
-        raise
-    finally:
-        result.seconds = time.monotonic() - t0
-        with store.session(relaxed=True) as s:  # one write transaction to close the session
-            if outcome_ok and new_cursor and new_cursor != st.cursor:  # unchanged: no write
-                store.set_cursor_in(s, GRAPH_DELTA, mailbox, new_cursor, w.key())
-            if outcome_ok:
-                store.record_success_in(s, mailbox, enabled_at=now)
-            elif outcome_ok is not None:
+        self.ok = True
+
+    def failed(self, exc: ConnectorError) -> None:
+        self.result.status = SessionStatus.FAILED
+        self.result.error = str(exc)
+        self.ok = False
+        self.expired = isinstance(exc, AuthError)
+
+    def finish(self, claim: Claim | None) -> None:
+        """One write transaction to close the session: the cursor (only if it moved), the
+        user's health (I3, W4), the session's record, the claim given back."""
+        store, mailbox, result, ok = self.store, self.mailbox, self.result, self.ok
+        with store.session(relaxed=True) as s:
+            cursor = self.new_cursor
+            if ok and cursor and cursor != self.st.cursor:  # unchanged: no write
+                store.set_cursor_in(s, GRAPH_DELTA, mailbox, cursor, self.w.key())
+            if ok:
+                store.record_success_in(s, mailbox, enabled_at=self.now)
+            elif ok is not None:
                 store.record_outcome_in(
                     s,
                     mailbox,
                     ok=False,
-                    unhealthy_after=org.unhealthy_after_failures,
+                    unhealthy_after=self.org.unhealthy_after_failures,
                     reason=result.error,
-                    credentials_expired=expired,
-                    enabled_at=now,  # W4: when crmcal was switched on, in the session's clock
+                    credentials_expired=self.expired,
+                    enabled_at=self.now,  # W4: when crmcal was switched on, in the session's clock
                 )
             store.finish_session_in(
-                s, sid, status=result.status, stats=result.stats(), error=result.error
+                s, self.sid, status=result.status, stats=result.stats(), error=result.error
             )
             if claim is not None:
                 claim.give_back(s, result)
-    return result
+
+
+def _named(
+    calendar: CalendarPort, mailbox: str, only: frozenset[str], tracked: dict[str, TrackedItem]
+) -> CalendarChanges:
+    """A limited session's "delta": the named items read by id. A tracked one that is not
+    found is reported removed, so X5 confirms it gone as after a tombstone (and X7 weighs it).
+    No cursor: the mailbox's delta cursor stays where it is."""
+    ids = sorted(only)
+    items, errors = calendar.fetch_items(mailbox, ids) if ids else ((), ())
+    found = {i.id for i in items} | {e.item_id for e in errors}
+    removed = tuple(ItemRemoved(i, mailbox) for i in ids if i not in found and i in tracked)
+    return CalendarChanges(mailbox, tuple(items), removed, cursor="", errors=tuple(errors))
+
+
+def guard(p: Plan, inputs: Inputs, series: SeriesRun | None) -> Plan:
+    """X7, once over every Salesforce deletion of the session's plan: the items' and the series'
+    together (decision 0120). Over the guard, all of them are held. The "half of what is linked"
+    rule counts shared things against the user's linked items, or, when whole series go, against
+    the series and items linked (decision 0036)."""
+    org = inputs.ctx.directory.org
+    items = item_deletions(p.actions)
+    of_series = series.deletions() if series is not None else NONE
+    linked = series.linked if series is not None and of_series.things else linked_items(inputs)
+    total = items + of_series
+    over = over_guard(org, total, linked, confirmed=inputs.ctx.allow_mass_delete)
+    if over and items.events:
+        p = Plan(tuple(hold_item_deletions(p.actions, inputs, total.events, linked)))
+    if series is not None:
+        series.guard(deleting=items.events, deleting_items=items.things, over=over)
+    return p
 
 
 def _with_invitees(
@@ -546,15 +627,8 @@ def _state_for(
     if not guid_list and not event_ids:
         return by_guid, events
     with store.session() as s:
-        for i in range(0, len(guid_list), 500):
-            chunk = guid_list[i : i + 500]
-            for r in s.scalars(select(LinkRow).where(LinkRow.guid.in_(chunk))):
-                by_guid[r.guid] = (*by_guid.get(r.guid, ()), _tracked(r))
-        for i in range(0, max(len(guid_list), len(event_ids)), 500):
-            g, e = guid_list[i : i + 500], event_ids[i : i + 500]
-            q = select(EventRow).where(or_(EventRow.guid.in_(g), EventRow.event_id.in_(e)))
-            for row in s.scalars(q):
-                events[row.event_id] = _known(row)
+        by_guid, more = repo.links_and_events(s, guid_list, event_ids)
+    events.update(more)
     return by_guid, events
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -359,49 +359,57 @@ def icon_png(size: int) -> bytes:
 # -- the router ------------------------------------------------------------------------------
 
 
-def router(web: "Web") -> APIRouter:
-    r = APIRouter(prefix="/addin", include_in_schema=False)
-    pane = Pane(web)
-    cfg = web.cfg
-    entra: EntraTokens | None = None
-    if cfg.web.oidc_enabled:
-        entra = EntraTokens(
-            cfg.web.oidc_authority,
-            cfg.web.oidc_client_id,
-            public_url=web.public_url,
-            verify=verify_of(cfg.graph.ca_bundle),
-        )
-    hdrs = headers(web.public_url, cfg.web.addin_frame_ancestors)
+class _PaneRoutes:
+    """What the add-in's routes share: the pane, its headers, who is asking and their item."""
 
-    def base(request: Request) -> str:
-        return web.public_url or str(request.base_url).rstrip("/")
+    def __init__(self, web: "Web") -> None:
+        self.web = web
+        self.pane = Pane(web)
+        self.cfg = cfg = web.cfg
+        self.entra: EntraTokens | None = None
+        if cfg.web.oidc_enabled:
+            self.entra = EntraTokens(
+                cfg.web.oidc_authority,
+                cfg.web.oidc_client_id,
+                public_url=web.public_url,
+                verify=verify_of(cfg.graph.ca_bundle),
+            )
+        self.hdrs = headers(web.public_url, cfg.web.addin_frame_ancestors)
 
-    def pane_user(request: Request) -> Principal:
+    def base(self, request: Request) -> str:
+        return self.web.public_url or str(request.base_url).rstrip("/")
+
+    def pane_user(self, request: Request) -> Principal:
         h = request.headers.get("authorization", "")
         token = h[7:].strip() if h.lower().startswith("bearer ") else ""
         if not token:
             raise HTTPException(401, "Sign in to crmcal first.", {"WWW-Authenticate": "Bearer"})
         if looks_like_jwt(token):
-            if entra is None:
-                raise HTTPException(401, "Entra ID sign-in is not set up on this crmcal server.")
-            try:
-                who = entra.validate(token)
-            except TokenError as exc:
-                raise HTTPException(401, f"Sign-in was refused: {exc}.") from None
-            u = web.service.cfg.user(who.username)
-            if u is None:
-                raise HTTPException(403, f"{who.username} is not a crmcal user; ask an admin.")
-            return accounts.sign_in_external(
-                web.store, who.username, is_admin=who.username in cfg.web.admins, mailbox=u.mailbox
-            )
-        p = accounts.by_token(web.store, token)
+            return self._entra_user(token)
+        p = accounts.by_token(self.web.store, token)
         if p is None:
             raise HTTPException(401, "This crmcal token is not valid (it may have been replaced).")
         return p
 
-    User = Annotated[Principal, Depends(pane_user)]
+    def _entra_user(self, token: str) -> Principal:
+        if self.entra is None:
+            raise HTTPException(401, "Entra ID sign-in is not set up on this crmcal server.")
+        try:
+            who = self.entra.validate(token)
+        except TokenError as exc:
+            raise HTTPException(401, f"Sign-in was refused: {exc}.") from None
+        u = self.web.service.cfg.user(who.username)
+        if u is None:
+            raise HTTPException(403, f"{who.username} is not a crmcal user; ask an admin.")
+        return accounts.sign_in_external(
+            self.web.store,
+            who.username,
+            is_admin=who.username in self.cfg.web.admins,
+            mailbox=u.mailbox,
+        )
 
-    def mailbox_of(p: Principal, ref: ItemRef) -> str:
+    @staticmethod
+    def mailbox_of(p: Principal, ref: "ItemRef") -> str:
         if not p.mailbox:
             raise HTTPException(403, f"The crmcal account {p.username} has no mailbox.")
         if ref.mailbox and ref.mailbox.strip().lower() != p.mailbox:
@@ -410,15 +418,31 @@ def router(web: "Web") -> APIRouter:
             )
         return p.mailbox
 
-    def fetch(mb: str, item_id: str) -> Item:
+    def fetch(self, mb: str, item_id: str) -> Item:
         try:
-            return pane.svc.fetch_item(mb, item_id)
+            return self.pane.svc.fetch_item(mb, item_id)
         except NotFound:
             raise HTTPException(404, "crmcal cannot find this item in your calendar.") from None
         except ConnectorError as exc:
             raise HTTPException(502, f"Outlook did not answer: {exc}") from None
 
-    # -- pages and files ----------------------------------------------------------------------
+    def answer(self, model: BaseModel) -> JSONResponse:
+        return JSONResponse(model.model_dump(mode="json"), headers=self.hdrs)
+
+
+def router(web: "Web") -> APIRouter:
+    r = APIRouter(prefix="/addin", include_in_schema=False)
+    rt = _PaneRoutes(web)
+    user = Annotated[Principal, Depends(rt.pane_user)]
+    _file_routes(r, rt)
+    _read_routes(r, rt, user)
+    _write_routes(r, rt, user)
+    return r
+
+
+def _file_routes(r: APIRouter, rt: _PaneRoutes) -> None:
+    """The manifest, icons, the task pane page and its files."""
+    cfg, entra, hdrs, base = rt.cfg, rt.entra, rt.hdrs, rt.base
 
     @r.get("/manifest.xml")
     def manifest(request: Request) -> Response:
@@ -461,10 +485,10 @@ def router(web: "Web") -> APIRouter:
             raise HTTPException(404, "not found")
         return Response(path.read_bytes(), media_type=kinds[ext], headers=hdrs)
 
-    # -- the pane's API -----------------------------------------------------------------------
 
-    def answer(model: BaseModel) -> JSONResponse:
-        return JSONResponse(model.model_dump(mode="json"), headers=hdrs)
+def _read_routes(r: APIRouter, rt: _PaneRoutes, User: Any) -> None:
+    """The pane's reads: who is signed in, items, an item's status, record search."""
+    pane, hdrs, mailbox_of, fetch, answer = rt.pane, rt.hdrs, rt.mailbox_of, rt.fetch, rt.answer
 
     @r.get("/api/me")
     def me(p: User) -> JSONResponse:
@@ -508,6 +532,11 @@ def router(web: "Web") -> APIRouter:
         ]  # fmt: skip
         return JSONResponse(out, headers=hdrs)
 
+
+def _write_routes(r: APIRouter, rt: _PaneRoutes, User: Any) -> None:
+    """The pane's writes: Save, Unsync, Create record."""
+    pane, mailbox_of, fetch, answer = rt.pane, rt.mailbox_of, rt.fetch, rt.answer
+
     @r.post("/api/save")
     def save(p: User, body: PaneSave) -> JSONResponse:
         mb = mailbox_of(p, body)
@@ -550,6 +579,10 @@ def router(web: "Web") -> APIRouter:
     @r.post("/api/create-record")
     def create_record(p: User, ref: ItemRef) -> JSONResponse:
         """M4/K: records for the unresolved participants, then the item is looked at again."""
+        from crmcal.web.context import may_create_records
+
+        if not may_create_records(rt.web, p):  # the org's create_record_by, as in the dashboard
+            raise HTTPException(403, "Your admin has not allowed you to create records.")
         mb = mailbox_of(p, ref)
         item_id = pane.item_id(mb, ref)
         issue = pane.issue(mb, item_id)
@@ -566,5 +599,3 @@ def router(web: "Web") -> APIRouter:
         n = len(made)
         msg = f"Created {n} record{'s' if n != 1 else ''} in Salesforce."
         return answer(PaneAnswer(ok=True, message=msg, status=pane.status(mb, fetch(mb, item_id))))
-
-    return r

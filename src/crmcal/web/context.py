@@ -38,6 +38,7 @@ WAITING_REASONS = {
     "unresolved_participants",
     "mass_delete_guard",
     "mass_delete_guard_series",
+    "mass_delete_guard_group",
 }
 
 
@@ -345,7 +346,7 @@ def do_action(
             raise Invalid("share anyway needs a Name (who_id) or a Related To (what_id)")
         out = svc.save(row.mailbox, row.item_id, req.who_id, req.what_id)
         detail = {"save": out.status}
-        svc.force_sync(row.mailbox, trigger="share")
+        svc.sync_named(row.mailbox, [row.item_id], trigger="share")
     elif a is models.IssueAction.CREATE_RECORD:
         created = svc.create_record(row)
         detail = {"created": [str(getattr(c, "record_id", c)) for c in created]}

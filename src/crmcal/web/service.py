@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,11 +31,11 @@ from crmcal.connectors.errors import ConnectorError
 from crmcal.connectors.salesforce import SalesforceClient, soql
 from crmcal.connectors.salesforce.mapping import ref_from_json
 from crmcal.domain import Item, RecordRef, UserConfig
+from crmcal.domain.calendar import ItemType
 from crmcal.domain.crm import RecordType, record_type_of
 from crmcal.domain.ids import id_problem
 from crmcal.rules import categories as cat
 from crmcal.rules.participants import Directory
-from crmcal.rules.window import window
 from crmcal.service.leases import Leases, user_key
 from crmcal.service.overrides import effective_config
 from crmcal.service.runner import (
@@ -43,6 +43,7 @@ from crmcal.service.runner import (
     build_calendar,
     build_crm,
     run_sync,
+    settle_guard_issues,
     shared_activities,
 )
 from crmcal.state import StateStore
@@ -57,11 +58,11 @@ from crmcal.state.models import (
     UserHealthRow,
     utcnow,
 )
+from crmcal.state.models_engine import SeriesRow
 from crmcal.sync.codec import item_to_json
-from crmcal.sync.execute import Executor
-from crmcal.sync.plan import MASS_DELETE_REASON, Context, Inputs, in_play, lookups, plan
+from crmcal.sync.plan import MASS_DELETE_REASON
 from crmcal.sync.series import MASS_DELETE_SERIES_REASON
-from crmcal.sync.session import SessionResult, _state_for, _tracked, search
+from crmcal.sync.session import SessionResult, run_user_session
 from crmcal.timezones import zoneinfo_for
 
 log = logging.getLogger("crmcal.web")
@@ -254,88 +255,71 @@ class WebService:
             row.paused = paused
 
     def sync_items(self, mailbox: str, item_ids: Sequence[str], trigger: str) -> SessionResult:
-        """A targeted run for linked items (M2 on a linked item, O4): read just these items,
-        plan them and execute, without reading the mailbox's delta or sharing anything new (A2:
-        auto-share stays in scheduled sessions). Recorded as a session with its statistics."""
-        cfg = self.cfg
+        """A session limited to linked items (M2 on a linked item, O4): these items are read by
+        id, without the mailbox's delta and without sharing anything new (A2: auto-share stays
+        in scheduled sessions). It is the engine's own session (`run_user_session(only=...)`,
+        decision 0121): reconcile, D4, series, attachments and the X7 guard come with it.
+        Recorded as a session with its statistics."""
         user = self.user(mailbox)
-        org = cfg.org
-        now = datetime.now(UTC).replace(microsecond=0)
         if not user.enabled or user.settings.paused or self.is_paused(mailbox):
             # O1: a paused user's changes wait, webhooks or not.
             raise Paused(f"sync is paused for {mailbox}")
         with self.user_lock(mailbox):
-            sid = self.store.start_session(mailbox, trigger)
-            result = SessionResult(mailbox, sid, SessionStatus.RUNNING)
-            t0 = time.monotonic()
-            before = self.api_calls()
-            try:
-                with self.store.session() as s:
-                    rows = list(
-                        s.scalars(
-                            select(LinkRow).where(
-                                LinkRow.mailbox == mailbox,
-                                LinkRow.item_id.in_(list(item_ids)),
-                                LinkRow.event_id.is_not(None),
-                            )
+            with self.store.session() as s:
+                linked = set(
+                    s.scalars(
+                        select(LinkRow.item_id).where(
+                            LinkRow.mailbox == mailbox,
+                            LinkRow.item_id.in_(list(item_ids)),
+                            LinkRow.event_id.is_not(None),
                         )
                     )
-                    health = s.get(UserHealthRow, mailbox)
-                    enabled_at = health.enabled_at if health and health.enabled_at else now
-                tracked = {r.item_id: _tracked(r) for r in rows}
-                if tracked:
-                    items, _errors = self.calendar.fetch_items(mailbox, sorted(tracked))
-                    result.read = len(items)
-                    if self._sa is None:
-                        self._sa = shared_activities(self.crm)
-                    directory = Directory.of(org, list(cfg.users))
-                    ctx = Context(
-                        user=user,
-                        directory=directory,
-                        now=now,
-                        window=window(now, org),
-                        enabled_at=enabled_at,
-                        shared_activities=self._sa,
-                        zone=zoneinfo_for,
-                    )
-                    lk = lookups(ctx, in_play(items, tracked), tracked)
-                    if lk.internal:
-                        extra = {
-                            u.email.strip().lower(): u.id
-                            for u in self.crm.users(lk.internal)
-                            if u.is_active
-                        }
-                        directory = replace(
-                            directory,
-                            salesforce_users={**directory.salesforce_users, **extra},
-                        )
-                        ctx = replace(ctx, directory=directory)
-                    by_guid, events = _state_for(self.store, lk.guids, tracked.values())
-                    found = search(self.crm, lk, ctx)
-                    p = plan(
-                        Inputs(
-                            ctx,
-                            items=tuple(items),
-                            tracked=tracked,
-                            by_guid=by_guid,
-                            events=events,
-                            search=found,
-                        )
-                    )
-                    ex = Executor(self.store, self.calendar, self.crm, org, session_id=sid, now=now)
-                    result.outcome = ex.run(p)
-                result.status = (
-                    SessionStatus.PARTIAL if result.outcome.failed else SessionStatus.SUCCEEDED
                 )
-            except ConnectorError as exc:
-                result.status = SessionStatus.FAILED
-                result.error = str(exc)
-            finally:
-                result.seconds = time.monotonic() - t0
-                self.store.finish_session(
-                    sid, status=result.status, stats=result.stats(), error=result.error
-                )
-                self._record_calls(sid, before)
+            return self._limited(user, linked, trigger)
+
+    def sync_named(
+        self,
+        mailbox: str,
+        item_ids: Sequence[str],
+        trigger: str,
+        *,
+        allow_mass_delete: bool = False,
+    ) -> SessionResult | None:
+        """A session limited to the named items (Retry, Share anyway, Confirm delete; decision
+        0121), linked or not; None when the user is paused or disabled."""
+        user = self.user(mailbox)
+        if user.settings.paused or not user.enabled or self.is_paused(mailbox):
+            return None
+        with self.user_lock(mailbox):
+            return self._limited(user, set(item_ids), trigger, allow_mass_delete=allow_mass_delete)
+
+    def _limited(
+        self,
+        user: UserConfig,
+        item_ids: set[str],
+        trigger: str,
+        *,
+        allow_mass_delete: bool = False,
+    ) -> SessionResult:
+        """`run_user_session(only=...)` for one user, under the caller's user lock."""
+        cfg = self.cfg
+        if self._sa is None:
+            self._sa = shared_activities(self.crm)
+        before = self.api_calls()
+        result = run_user_session(
+            user,
+            directory=Directory.of(cfg.org, list(cfg.users)),
+            calendar=self.calendar,
+            crm=self.crm,
+            store=self.store,
+            now=datetime.now(UTC).replace(microsecond=0),
+            zone=zoneinfo_for,
+            trigger=trigger,
+            shared_activities=self._sa,
+            allow_mass_delete=allow_mass_delete,
+            only=frozenset(item_ids),
+        )
+        self._record_calls(result.session_id, before)
         return result
 
     # -- Save (M2) ----------------------------------------------------------------------------
@@ -376,6 +360,9 @@ class WebService:
         what_id = what_id.strip() if what_id and what_id.strip() else None
         self._check_records(who_id, what_id)
         item = self.fetch_item(mailbox, item_id)
+        series = self._linked_series(mailbox, item)
+        if series is not None:
+            return self._save_series(mailbox, item, series, who_id, what_id)
         note = ""
         with self.store.session() as s:
             row = s.scalars(
@@ -425,6 +412,52 @@ class WebService:
             who_id,
             what_id,
             note + "Saved: the next session creates the Event with these links.",
+        )
+
+    def _linked_series(self, mailbox: str, item: Item) -> str | None:
+        """R2: the master id when `item` is an occurrence or the master of a linked series."""
+        master_id = item.series_master_id or (
+            item.id if item.type is ItemType.SERIES_MASTER else None
+        )
+        if master_id is None:
+            return None
+        with self.store.session() as s:
+            found = s.scalar(
+                select(SeriesRow.id).where(
+                    SeriesRow.mailbox == mailbox, SeriesRow.master_id == master_id
+                )
+            )
+            return master_id if found is not None else None
+
+    def _save_series(
+        self, mailbox: str, item: Item, master_id: str, who_id: str | None, what_id: str | None
+    ) -> SaveOutcome:
+        """R2, M2 on an occurrence or the master of a linked series: the choice is stored on
+        the master's link and the Salesforce series and its occurrences get it at once, in a
+        session limited to the series (decision 0121)."""
+        with self.store.session() as s:
+            row = s.scalars(
+                select(LinkRow).where(LinkRow.mailbox == mailbox, LinkRow.item_id == master_id)
+            ).first()
+            if row is None or row.event_id is None:
+                raise Invalid("the series is not linked to a Salesforce Event")
+            who_id, what_id, note = _lead_rule(row, who_id, what_id)
+            if who_id:
+                row.who_id = who_id
+            if what_id:
+                row.what_id = what_id
+            event_id = row.event_id
+        try:
+            r = self.sync_items(mailbox, [master_id], trigger="save")
+        except Paused:
+            return SaveOutcome(
+                "queued", item.id, event_id, who_id, what_id,
+                "Sync is paused: the series is updated when sync resumes.",
+            )  # fmt: skip
+        if r.status is SessionStatus.FAILED or r.outcome.failed:
+            raise Invalid(r.error or "; ".join(r.outcome.log) or "Salesforce refused it")
+        return SaveOutcome(
+            "updated", item.id, event_id, who_id, what_id, note + "The series was updated."
         )
 
     # -- record search (Name / Related To pickers) --------------------------------------------
@@ -498,6 +531,8 @@ class WebService:
                             row.snapshot = item_to_json(item)
                         except NotFound:
                             pass
+            # A session limited to the item (decision 0121): series, D4, T1-T2 and X7 with it.
+            return self.sync_named(issue.mailbox, [issue.item_id], trigger="retry")
         return self.force_sync(issue.mailbox, trigger="retry")
 
     def confirm_deletions(self, issue: IssueRow) -> SessionResult | None:
@@ -505,7 +540,12 @@ class WebService:
         `crmcal sync --allow-mass-delete` would run it. Only for the guard's own issues."""
         if issue.reason not in GUARD_REASONS:
             raise Invalid("only a mass-delete guard issue can be confirmed")
-        return self.force_sync(issue.mailbox, trigger="confirm", allow_mass_delete=True)
+        # A limited session (decision 0121): the held deletions (items and series) stay in play
+        # by themselves, so it names no item and reads nothing else of the mailbox.
+        r = self.sync_named(issue.mailbox, [], trigger="confirm", allow_mass_delete=True)
+        if r is not None:  # as run_sync does after a confirmed session
+            settle_guard_issues(self.store, [issue.mailbox], datetime.now(UTC))
+        return r
 
     def unresolved_addresses(self, mailbox: str, item: Item) -> list[tuple[str, str]]:
         """M4: the item's external, non-blocklisted participants without a Contact or Lead."""

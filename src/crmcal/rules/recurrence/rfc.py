@@ -131,7 +131,7 @@ def _ints(key: str, value: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def parse_rule(text: str) -> RuleParts:
+def parse_rule(text: str) -> RuleParts:  # noqa: C901 - one branch per RFC 5545 rule part
     """Parse RRULE text (with or without the `RRULE:` prefix; a trailing `;` is allowed)."""
     body = text.strip()
     if body.upper().startswith("RRULE:"):
@@ -393,7 +393,7 @@ def _absolute_day(parts: RuleParts, month: int | None, semantics: Semantics) -> 
     return d
 
 
-def rule_to_graph(
+def rule_to_graph(  # noqa: C901 - one branch per RFC 5545 FREQ/BY* combination Graph can hold
     parts: RuleParts,
     dtstart: datetime,
     *,
