@@ -256,3 +256,30 @@ def test_cursor_round_trip() -> None:
 
     assert _unpack(_pack("H4s", {"m": ["o1"]})) == ("H4s", {"m": ["o1"]})
     assert _unpack("ews1:not-base64!") == (None, {})
+
+
+@pytest.mark.parametrize(
+    ("attrs", "zone"),
+    [
+        ({"Id": "tzone://Microsoft/Custom"}, "tzone://Microsoft/Custom"),
+        ({"Id": "Mid-Atlantic Standard Time"}, "Mid-Atlantic Standard Time"),
+        ({"Id": "Customized Time Zone", "Name": ""}, "Customized Time Zone"),
+        ({"Id": "", "Name": ""}, "tzone://Microsoft/Custom"),
+        ({"Id": "W. Europe Standard Time"}, "W. Europe Standard Time"),
+    ],
+)
+def test_N3_start_zones_exchangelib_cannot_map_keep_their_id(attrs: dict, zone: str) -> None:
+    """N3: a StartTimeZone exchangelib has no IANA zone for (custom definitions as Exchange sends
+    them, https://github.com/ecederstrand/exchangelib/issues/310, or a Windows id missing from
+    its CLDR map) is read as its id, neither raising nor turning into UTC."""
+    import xml.etree.ElementTree as ET
+
+    from exchangelib import CalendarItem
+
+    from crmcal.connectors.ews import mapping
+
+    tns = "http://schemas.microsoft.com/exchange/services/2006/types"
+    item = ET.Element(f"{{{tns}}}CalendarItem")
+    ET.SubElement(item, f"{{{tns}}}StartTimeZone", attrs)
+    field = CalendarItem.get_field_by_fieldname("_start_timezone")
+    assert mapping._zone_name(field.from_xml(item, None)) == zone

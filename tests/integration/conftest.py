@@ -200,11 +200,12 @@ def calendar_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
-    backend = (
-        str(request.getfixturevalue("calendar_backend"))
-        if "calendar_backend" in request.fixturenames
-        else "graph"
-    )
+    # The backend comes from the test's parameters: `calendar_backend` is added to the test's
+    # fixture names at collection, after pytest built the fixture closure, so
+    # `getfixturevalue("calendar_backend")` would not see the indirect parameter and every
+    # "both backends" test ran on Graph twice.
+    spec = getattr(request.node, "callspec", None)
+    backend = str(spec.params.get("calendar_backend", "graph")) if spec is not None else "graph"
     with Sandbox() as sb:
         w = World(sb, tmp_path, backend=backend)
         try:

@@ -11,14 +11,67 @@ import pytest
 from crmcal.connectors.errors import BadResponse
 from crmcal.domain.settings import AttachmentLimits
 from crmcal.sandbox.graph.api import ApiRequest, dispatch
+from crmcal.sandbox.graph.state import Attachment
 
 from .conftest import DOMAIN, World
+
+BOTH_BACKENDS = (  # issue 20: these also run on EWS (Exchange Server)
+    "test_t2_total_and_size_limits",
+    "test_t2_min_size_filter_and_a_file_added_later",
+    "test_t1_off_by_default",
+    "test_t1_i1_a_file_that_failed_is_tried_again_until_saved",
+    "test_t1_i1_the_retry_ends_when_the_item_is_deleted",
+)
+"""Not `test_t1_t2_files_within_limits_saved_on_the_event_and_skips_named`: its cloud link is an
+EWS `t:ReferenceAttachment`, which exchangelib does not parse (it reads FileAttachment and
+ItemAttachment only), so the EWS connector cannot name it as skipped (decision 0115)."""
 
 ANN = f"ann@{DOMAIN}"
 KNOWN = "eu1@fabrikam.example"
 MB = 1024 * 1024
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * (2 * MB // 256)
 BIG = bytes(reversed(range(256))) * (5 * MB // 256)
+
+
+def _upload(
+    w: World, item_id: str, name: str, data: bytes, ctype: str = "application/octet-stream"
+) -> None:
+    """A file attached in Outlook: on Graph through the connector's upload (one POST, or an
+    upload session with chunks); an on-premises mailbox has no Graph, so on EWS the person's
+    Outlook adds it to the mailbox model (the item changes, as in Exchange)."""
+    if w.backend == "graph":
+        w.calendar.upload_attachment(ANN, item_id, name, data, ctype)  # type: ignore[attr-defined]
+        return
+    state = w.sb.graph
+    mb = state.mailbox(ANN)
+    rec = mb.events[item_id]
+    att = Attachment(f"att{len(rec.attachments) + 1}", name, ctype, data, state.now())
+    rec.attachments[att.id] = att
+    state._touch(mb, rec, "updated")
+
+
+def _inline_logo(w: World, item_id: str) -> None:
+    if w.backend == "graph":
+        _post_raw(
+            w,
+            item_id,
+            {
+                "@odata.type": "#microsoft.graph.fileAttachment",
+                "name": "logo.png",
+                "contentType": "image/png",
+                "isInline": True,
+                "contentId": "logo@1",
+                "contentBytes": base64.b64encode(b"\x89PNG" + b"0" * 500).decode(),
+            },
+        )
+        return
+    state = w.sb.graph
+    mb = state.mailbox(ANN)
+    rec = mb.events[item_id]
+    png = b"\x89PNG" + b"0" * 500
+    att = Attachment("logo", "logo.png", "image/png", png, state.now(), True, "logo@1")
+    rec.attachments[att.id] = att
+    state._touch(mb, rec, "updated")
 
 
 def _post_raw(w: World, item_id: str, body: dict[str, Any]) -> None:
@@ -35,22 +88,12 @@ def _item_with_files(w: World) -> str:
     w.contact(KNOWN, "Known")
     rec = w.meeting(ANN, "Proposal review", (KNOWN,))
     item_id = str(rec.id)
-    cal = w.calendar
-    _post_raw(
-        w,
-        item_id,
-        {
-            "@odata.type": "#microsoft.graph.fileAttachment",
-            "name": "logo.png",
-            "contentType": "image/png",
-            "isInline": True,
-            "contentId": "logo@1",
-            "contentBytes": base64.b64encode(b"\x89PNG" + b"0" * 500).decode(),
-        },
-    )
-    cal.upload_attachment(ANN, item_id, "proposal.pdf", PDF, "application/pdf")  # one POST
-    cal.upload_attachment(ANN, item_id, "figures.xlsx", BIG)  # createUploadSession, chunks
-    cal.upload_attachment(ANN, item_id, "setup.exe", b"MZ" + b"\0" * 2000)
+    _inline_logo(w, item_id)
+    _upload(w, item_id, "proposal.pdf", PDF, "application/pdf")  # one POST
+    _upload(w, item_id, "figures.xlsx", BIG)  # createUploadSession, chunks
+    _upload(w, item_id, "setup.exe", b"MZ" + b"\0" * 2000)
+    if w.backend != "graph":
+        return item_id
     _post_raw(
         w,
         item_id,
@@ -95,6 +138,32 @@ def test_t1_t2_files_within_limits_saved_on_the_event_and_skips_named(world: Wor
     assert not any("saved to" in line for line in again.outcome.log)
 
 
+@pytest.mark.parametrize("calendar_backend", ["ews"], indirect=True)
+def test_t1_t2_on_ews_files_read_with_getattachment_and_skips_named(
+    world: World, calendar_backend: str
+) -> None:
+    """T1 on EWS: the 2 MB PDF and the 5 MB file (GetAttachment) become Attachments on the Event;
+    T2: the inline image and the disallowed extension are named with their reason; a second
+    session uploads nothing. (The cloud link has no EWS equivalent exchangelib reads: 0115.)"""
+    assert world.backend == calendar_backend == "ews"
+    world.org = world.org.model_copy(update={"share_attachments": True})
+    _item_with_files(world)
+    [r] = world.sync(ANN)
+    [ev] = world.events()
+    got = _attachments(world)
+    assert set(got) == {"proposal.pdf", "figures.xlsx"}
+    assert {g["ParentId"] for g in got.values()} == {ev.id}
+    row = world.sb.salesforce.get("Attachment", str(got["figures.xlsx"]["Id"]))
+    assert base64.b64decode(str(row["Body"])) == BIG
+    log = "\n".join(r.outcome.log)
+    assert "'logo.png' skipped: inline image" in log
+    assert "'setup.exe' skipped: extension .exe is not allowed" in log
+    assert world.calendar.calls["GetAttachment"] >= 2  # type: ignore[attr-defined]
+    posts = world.crm.calls["sobject:POST"]
+    world.sync(ANN)
+    assert world.crm.calls["sobject:POST"] == posts
+
+
 def test_t2_total_and_size_limits(world: World) -> None:
     """T2: 25 MB for all files together (here lowered to 6 MB: the 5 MB file after the 2 MB PDF
     would exceed it), and the min/max size filters."""
@@ -103,7 +172,7 @@ def test_t2_total_and_size_limits(world: World) -> None:
         update={"share_attachments": True, "attachment_limits": limits}
     )
     item_id = _item_with_files(world)
-    world.calendar.upload_attachment(ANN, item_id, "tiny.txt", b"x")
+    _upload(world, item_id, "tiny.txt", b"x")
     [r] = world.sync(ANN)
     assert set(_attachments(world)) == {"proposal.pdf", "tiny.txt"}
     assert any(
@@ -122,12 +191,12 @@ def test_t2_min_size_filter_and_a_file_added_later(world: World) -> None:
     world.person(ANN)
     world.contact(KNOWN, "Known")
     item_id = str(world.meeting(ANN, "Review", (KNOWN,)).id)
-    world.calendar.upload_attachment(ANN, item_id, "tiny.txt", b"x")
-    world.calendar.upload_attachment(ANN, item_id, "notes.txt", b"meeting notes")
+    _upload(world, item_id, "tiny.txt", b"x")
+    _upload(world, item_id, "notes.txt", b"meeting notes")
     [r] = world.sync(ANN)
     assert set(_attachments(world)) == {"notes.txt"}
     assert any("'tiny.txt' skipped: smaller than the minimum" in x for x in r.outcome.log)
-    world.calendar.upload_attachment(ANN, item_id, "later.csv", b"a,b\n1,2\n3,4\n5,6\n")
+    _upload(world, item_id, "later.csv", b"a,b\n1,2\n3,4\n5,6\n")
     world.sync(ANN)
     assert set(_attachments(world)) == {"notes.txt", "later.csv"}
 

@@ -15,6 +15,7 @@ BOTH_BACKENDS = (  # issue 20: the seed's scenarios 1-3 also run on EWS (Exchang
     "test_P1_scenario_2_you_organize",
     "test_P3_D3_scenario_3_external_organizer_IU1_IU2_EU1_EU2",
     "test_required_fields_missing_then_fixed_by_event_defaults",
+    "test_N3_single_item_in_a_custom_zone_syncs_in_utc",
 )
 
 ANA = "ana@contoso.example"

@@ -38,6 +38,7 @@ BOTH_BACKENDS = (  # issue 20: these also run on EWS (Exchange Server)
     "test_X7_series_deleted_in_outlook_counts_its_occurrences_and_waits_for_confirmation",
     "test_X7_a_series_under_the_guard_is_deleted_at_once",
     "test_X7_cancelled_occurrences_count_one_each",
+    "test_N3_series_in_zone_without_exact_iana_equivalent_refused",
 )
 
 ANA = "ana@contoso.example"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +22,9 @@ from crmcal.cli._shared import (
 from crmcal.domain import OrgSettings, UserConfig
 from crmcal.state import StateStore
 from crmcal.sync.session import SessionResult
+
+if TYPE_CHECKING:
+    from crmcal.sandbox.runtime import Sandbox
 
 
 def _session_table(title: str, results: list[SessionResult]) -> Table:
@@ -212,6 +215,30 @@ def demo(
         raise typer.Exit(1)
 
 
+def prepare_sandbox(
+    sb: Sandbox, write_config: Path, *, seed: bool = True, calendar: str = "graph"
+) -> dict[str, Any]:
+    """What `crmcal sandbox` does before it waits: seed the demo org, put its mailboxes on EWS
+    when `calendar="ews"` (on-premises: the Graph emulator then refuses them), write the config
+    and the CA; returns what it prints."""
+    users: tuple[UserConfig, ...] = ()
+    org = OrgSettings()
+    if seed:
+        from crmcal.sandbox.seed_org import seed_demo
+
+        d = seed_demo(sb)
+        users, org = d.users, d.org
+        if calendar == "ews":  # the same mailboxes, on Exchange Server (as `crmcal demo`)
+            sb.ews.mailboxes.update(sb.graph.mailbox(u.mailbox).key for u in users)
+    sb.write_config(write_config, org=org, users=users, calendar=calendar)
+    return dict(sb.describe()) | {
+        "config": str(write_config),
+        "ca_bundle": str(write_config.parent / "sandbox-ca.pem"),
+        "calendar": calendar,
+        "users": [u.mailbox for u in users],
+    }
+
+
 @app.command()
 def sandbox(
     port_graph: Annotated[int, typer.Option(help="Port of the Graph emulator (0: any).")] = 0,
@@ -221,35 +248,34 @@ def sandbox(
     ] = Path(".crmcal/sandbox.toml"),
     seed: Annotated[bool, typer.Option(help="Seed the demo org.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the details as JSON.")] = False,
+    calendar: Annotated[
+        str,
+        typer.Option(
+            help="Calendar backend of the written config: graph (Exchange Online) or ews "
+            "(Exchange Server: the seeded mailboxes are on-premises, reached through EWS)."
+        ),
+    ] = "graph",
 ) -> None:
-    """Run the Microsoft Graph and Salesforce emulators on 127.0.0.1 until Ctrl-C."""
+    """Run the Microsoft Graph, EWS and Salesforce emulators on 127.0.0.1 until Ctrl-C."""
     import time
 
     from crmcal.sandbox.runtime import Sandbox, adding_users_help
 
+    if calendar not in ("graph", "ews"):
+        raise typer.BadParameter("must be graph or ews", param_hint="--calendar")
     sb = Sandbox(port_graph=port_graph, port_salesforce=port_salesforce).start()
     try:
-        users: tuple[UserConfig, ...] = ()
-        org = OrgSettings()
-        if seed:
-            from crmcal.sandbox.seed_org import seed_demo
-
-            d = seed_demo(sb)
-            users, org = d.users, d.org
-        sb.write_config(write_config, org=org, users=users)
-        info = sb.describe() | {
-            "config": str(write_config),
-            "ca_bundle": str(write_config.parent / "sandbox-ca.pem"),
-            "users": [u.mailbox for u in users],
-        }
+        info = prepare_sandbox(sb, write_config, seed=seed, calendar=calendar)
+        users = info["users"]
         if as_json:
             print(json.dumps(info, indent=2))
         else:
             t = Table(title="crmcal sandbox", show_header=False)
-            for side in ("graph", "salesforce"):
+            for side in ("graph", "ews", "salesforce"):
                 for k, v in info[side].items():
                     t.add_row(f"{side}.{k}", str(v))
-            t.add_row("users", ", ".join(info["users"]) or "(none)")
+            t.add_row("calendar", calendar)
+            t.add_row("users", ", ".join(users) or "(none)")
             t.add_row("config", str(write_config))
             t.add_row("ca_bundle", info["ca_bundle"])
             console.print(t)

@@ -208,11 +208,18 @@ class Sandbox:
         *,
         org: OrgSettings | None = None,
         users: tuple[UserConfig, ...] = (),
+        calendar: str = "graph",
     ) -> Config:
         """Write the sandbox's CA next to `path` (`sandbox-ca.pem`) and a config that trusts it;
-        what `crmcal sandbox` does. Returns the config written."""
+        what `crmcal sandbox` does. `calendar="ews"` makes EWS the org's backend (`[exchange]`
+        with the EWS emulator's URL, service account and CA). Returns the config written."""
         ca = self.tls.copy_ca(path.parent / CA_FILE)
-        cfg = self.config(data_dir=path.parent / "sandbox-data", org=org, users=users, ca_bundle=ca)
+        cfg = self.config(data_dir=path.parent / "sandbox-data", org=org, users=users,
+                          ca_bundle=ca, calendar=calendar)  # fmt: skip
+        if calendar == "ews":
+            cfg = cfg.model_copy(
+                update={"exchange": cfg.exchange.model_copy(update={"ca_bundle": ca})}
+            )
         write_config_toml(cfg, path)
         return cfg
 

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, ExtendedProperty
+from exchangelib.errors import UnknownTimeZone
+from exchangelib.fields import TimeZoneField
 from exchangelib.properties import Attendee as XAttendee
 from exchangelib.properties import Mailbox as XMailbox
 from exchangelib.recurrence import (
@@ -70,10 +72,71 @@ class GlobalObjectId(ExtendedProperty):  # type: ignore[misc]
     property_type = "Binary"
 
 
+CUSTOM_ZONE = "tzone://Microsoft/Custom"
+
+
+class UnmappedZone:
+    """A `StartTimeZone` exchangelib cannot turn into an `EWSTimeZone` (SPEC N3): a custom
+    definition (`tzone://Microsoft/Custom`, "Customized Time Zone", an empty Id) or a Windows id
+    missing from its CLDR map ("Mid-Atlantic Standard Time"). Only its id is kept, as the Graph
+    connector keeps `originalStartTimeZone`; the item's Start/End come in UTC either way."""
+
+    def __init__(self, ms_id: str) -> None:
+        self.ms_id = ms_id
+        self.ms_name = ""
+        self.key = None
+
+    def __repr__(self) -> str:
+        return f"UnmappedZone({self.ms_id!r})"
+
+
+class ZoneIdField(TimeZoneField):  # type: ignore[misc]
+    """exchangelib's TimeZoneField for reading, which keeps an unknown zone's id instead of
+    dropping it (UnknownTimeZone -> None, a warning) or raising (a `tzone://` id reaches
+    `ZoneInfo`, ValueError): an item in such a zone must neither break the GetItem batch nor look
+    like UTC, or a series in Mid-Atlantic time would sync wrong (N3)."""
+
+    def from_xml(self, elem: Any, account: Any) -> Any:
+        field_elem = elem.find(self.response_tag())
+        if field_elem is None:
+            return self.default
+        tz_id = field_elem.get("Id") or field_elem.get("Name") or ""
+        if not tz_id:
+            # A definition with neither Id nor Name is a custom one (Periods only): Graph names
+            # those `tzone://Microsoft/Custom`.
+            return UnmappedZone(CUSTOM_ZONE)
+        try:
+            return EWSTimeZone.from_ms_id(tz_id)
+        except (UnknownTimeZone, ValueError):
+            return UnmappedZone(tz_id)
+
+
+def _tolerant_zone_fields() -> None:
+    """Swap CalendarItem's zone fields for `ZoneIdField` through exchangelib's own field registry
+    (`remove_field` / `add_field`, as `register` does for extended properties)."""
+    names = [f.name for f in CalendarItem.FIELDS]
+    for name in ("_meeting_timezone", "_start_timezone", "_end_timezone"):
+        old = CalendarItem.FIELDS[names.index(name)]
+        if isinstance(old, ZoneIdField):
+            continue
+        new = ZoneIdField(
+            name=name,
+            field_uri=old.field_uri,
+            supported_from=old.supported_from,
+            deprecated_from=old.deprecated_from,
+            is_searchable=False,
+        )
+        after = names[names.index(name) - 1]
+        CalendarItem.remove_field(old)
+        CalendarItem.add_field(new, insert_after=after)
+        names = [f.name for f in CalendarItem.FIELDS]
+
+
 def register_properties() -> None:
     for name, cls in (("crmcal_sf_id", SalesforceEventId), ("global_object_id", GlobalObjectId)):
         if name not in {f.name for f in CalendarItem.FIELDS}:
             CalendarItem.register(name, cls)
+    _tolerant_zone_fields()
 
 
 register_properties()
