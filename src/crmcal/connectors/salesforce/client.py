@@ -145,6 +145,7 @@ class SalesforceClient:
         self._token: AccessToken | None = None
         self._usage: ApiUsage | None = None
         self.calls: Counter[str] = Counter()
+        self._mine = threading.local()  # calls by the current thread (a session's own, I2)
         """HTTP requests made, by endpoint kind (``query``, ``collections:POST``, ...)."""
         self._describes: dict[str, CrmObjectDescribe] = {}
         self._version_checked = False
@@ -176,11 +177,21 @@ class SalesforceClient:
     def total_calls(self) -> int:
         return sum(self.calls.values())
 
+    @property
+    def calls_this_thread(self) -> int:
+        """Calls the current thread has made through this client (a session runs on one
+        thread, so its own count is exact beside other sessions, I2)."""
+        return int(getattr(self._mine, "n", 0))
+
+    def _count_mine(self) -> None:
+        self._mine.n = getattr(self._mine, "n", 0) + 1
+
     # ------------------------------------------------------------------------------ HTTP
     def _ensure_token(self, stale: AccessToken | None = None) -> AccessToken:
         with self._lock:
             if self._token is None or (stale is not None and self._token is stale):
                 self.calls["oauth2/token"] += 1
+                self._count_mine()
                 self._token = fetch_token(self._cfg, self._http, timeout=self._timeout)
             return self._token
 
@@ -225,6 +236,7 @@ class SalesforceClient:
             url = path if path.startswith("http") else tok.instance_url + path
             with self._lock:
                 self.calls[kind] += 1
+            self._count_mine()
             try:
                 resp = self._http.request(
                     method,
