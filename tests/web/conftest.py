@@ -6,6 +6,7 @@ import pytest
 
 from tests.integration.conftest import (
     World,
+    calendar_backend,  # noqa: F401 - the fixture, re-exported (issue 20's backends)
     world,  # noqa: F401 - the fixture, re-exported
 )
 from tests.web._support import Dash, make_world_users, serve

@@ -155,6 +155,11 @@ def test_m7_m4_pane_create_record_follows_the_create_record_policy(dash: Dash) -
     w.set_categories(ALICE, item.id, (cat.SALESFORCE,))
     w.sync(ALICE)
     with dash.browser_client() as c:
+        st = c.post(
+            "/addin/api/item", json={"rest_id": item.id}, headers=bearer(dash.tokens[ALICE])
+        ).json()
+        assert st["state"] == "unresolved" and st["unresolved"] == ["dana@newco.example"]
+        assert st["can_create_record"] is False  # the pane does not offer what is refused
         r = c.post(
             "/addin/api/create-record",
             json={"rest_id": item.id},
@@ -313,3 +318,39 @@ def test_m7_p3_pane_lists_sibling_events_and_owners(dash: Dash) -> None:
         ).json()
     assert {s["owner"] for s in st["siblings"]} == {ALICE, BOB}
     assert {s["event_id"] for s in st["siblings"]} == {e.id for e in w.events()}
+
+
+@pytest.mark.parametrize("calendar_backend", ["ews"], indirect=True)
+def test_m7_m2_m5_pane_on_an_ews_mailbox_by_its_ews_id(dash: Dash, calendar_backend: str) -> None:
+    """M7 on Exchange Server (issue 20's EWS backend): the pane sends `item.itemId` as it is (no
+    `convertToRestId` on-premises); status, Save (marked, then the Event updated at once) and
+    Unsync (M5) all find the item by that EWS id."""
+    w = dash.world
+    assert w.config().exchange.backend == "ews"
+    sf = w.sb.salesforce
+    acc = sf.add_account("Fabrikam", website="https://fabrikam.example")
+    pat = sf.add_contact("Pat", email=EXT, account_id=acc)
+    opp = sf.add_opportunity("Fabrikam renewal", account_id=acc)
+    item = w.meeting(ALICE, "Pricing review", (EXT,))
+    ref = {"ews_id": item.id, "mailbox": ALICE}  # what the on-premises pane sends
+    h = bearer(dash.tokens[ALICE])
+    with dash.browser_client() as c:
+        st = c.post("/addin/api/item", json=ref, headers=h)
+        assert st.status_code == 200, st.text
+        assert st.json()["state"] == "not_shared"
+        r = c.post("/addin/api/save", json={**ref, "who_id": pat}, headers=h).json()
+        assert r["ok"] and "next session" in r["message"], r
+        assert r["status"]["state"] == "marked"
+        assert cat.SALESFORCE in w.item(ALICE, item.id).categories
+        w.sync(ALICE)
+        [ev] = w.events()
+        st = c.post("/addin/api/item", json=ref, headers=h).json()
+        assert st["state"] == "shared" and st["event_id"] == ev.id, st
+        r = c.post("/addin/api/save", json={**ref, "what_id": opp}, headers=h).json()
+        assert r["ok"] and r["message"].endswith("The Event was updated."), r
+        assert [e.what_id for e in w.events()] == [opp]
+        r = c.post("/addin/api/unsync", json=ref, headers=h).json()
+        assert r["ok"], r
+        assert w.events() == []
+        assert r["status"]["state"] == "not_shared"
+        assert cat.SALESFORCE not in w.item(ALICE, item.id).categories

@@ -199,7 +199,7 @@ def test_a1_settings_changed_in_the_dashboard_reach_the_runner(dash: Dash) -> No
                   "autocreate_opportunity_stage": "Prospecting", "internal_domains": "contoso.example",
                   "block_free_mail_domains": "on", "safe_description": "on",
                   "description_participants_header": "on", "sync_salesforce_calendar": "on",
-                  "backfill_on_enable": "on", "autocreate_account": "on"},
+                  "backfill_on_enable": "on", "autocreate_account": "on", "confirmed": "yes"},
         )  # fmt: skip
         assert page.status_code == 303, page.text
     cfg = dash.web.service.cfg

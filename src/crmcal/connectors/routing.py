@@ -28,6 +28,10 @@ class _Calls:
     def total(self) -> int:
         return sum(c.total for c in self._counters)
 
+    @property
+    def this_thread(self) -> int:
+        return sum(c.this_thread for c in self._counters)
+
     def snapshot(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for c in self._counters:

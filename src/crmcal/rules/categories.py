@@ -77,6 +77,21 @@ BASE_COLORS: dict[str, Color] = {
 """C1, C2, M5: the fixed categories and their colours."""
 
 
+def color_of(category: str) -> Color | None:
+    """The colour C4 gives one of crmcal's categories in the master list; None for the user's
+    own. A status's colour follows its kind: tracked green, waiting yellow, errors orange."""
+    if category in BASE_COLORS:
+        return BASE_COLORS[category]
+    if not category.startswith(STATUS_PREFIX):
+        return None
+    text = category[len(STATUS_PREFIX) :]
+    if text == TRACKED.text:
+        return TRACKED.color
+    if text == WAITING_FOR_ORGANIZER.text or text.startswith("Unresolved participants: "):
+        return Color.YELLOW
+    return Color.ORANGE
+
+
 def is_owned(category: str) -> bool:
     """C4: crmcal touches only these."""
     return category in BASE_COLORS or category.startswith(STATUS_PREFIX)

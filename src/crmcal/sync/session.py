@@ -75,6 +75,8 @@ class SessionResult:
     """D4: stopped on purpose for this user; the org's cursors need not wait for it."""
     records_created: int = 0
     """K4: Contacts and Leads auto-created in this session."""
+    api_calls: dict[str, int] | None = None
+    """I2: Graph (or EWS) and Salesforce calls the session made, however it was started."""
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -82,7 +84,27 @@ class SessionResult:
             **self.outcome.as_dict(),
             "records_created": self.records_created,
             "seconds": round(self.seconds, 3),
+            **(self.api_calls or {}),
         }
+
+
+def thread_calls(calendar: object, crm: object) -> dict[str, int] | None:
+    """The calls this thread has made through the two connectors so far (I2), or None when a
+    port does not count them. A session runs on one thread, so the difference of two readings
+    is the session's own cost, even with sessions running side by side (`crmcal run`, Celery);
+    reading it is two attribute reads, no I/O and no transaction (decision 0134)."""
+    counter = getattr(calendar, "calls", None)
+    graph = getattr(counter, "this_thread", None)
+    sf = getattr(crm, "calls_this_thread", None)
+    if not isinstance(graph, int) or not isinstance(sf, int):
+        return None
+    return {"graph_calls": graph, "salesforce_calls": sf}
+
+
+def _spent(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[str, int] | None:
+    if before is None or after is None:
+        return None
+    return {k: after[k] - before[k] for k in after}
 
 
 class Held(Exception):
@@ -202,6 +224,7 @@ def run_user_session(
     by id instead of the delta round, the cursor stays, and nothing else of the mailbox is
     looked at; reconcile, D4, series, attachments and the X7 guard run as in any session."""
     t0 = time.monotonic()
+    calls0 = thread_calls(calendar, crm)
     w = window(now, directory.org)
     sid, intents, messages, st = _begin(store, user.mailbox, trigger, now, w.key(), claim)
     run = _Run(
@@ -229,6 +252,7 @@ def run_user_session(
         raise
     finally:
         run.result.seconds = time.monotonic() - t0
+        run.result.api_calls = _spent(calls0, thread_calls(calendar, crm))
         run.finish(claim)
     return run.result
 

@@ -222,7 +222,9 @@ class Pane:
             out.setdefault(i, RecordOut(id=i, type="Record", name=i, url=self.url("Record", i)))
         return out
 
-    def status(self, mailbox: str, item: Item) -> ItemStatus:
+    def status(self, mailbox: str, item: Item, *, may_create: bool = True) -> ItemStatus:
+        """`may_create`: the org's `create_record_by` lets this user create records (issue 19);
+        otherwise the pane does not offer Create record (the API would answer 403)."""
         link = self.link(mailbox, item.id)
         issue = self.issue(mailbox, item.id)
         who_id, what_id = self._links(link)
@@ -243,6 +245,7 @@ class Pane:
         words = next((c[len(cat.STATUS_PREFIX) :] for c in item.categories
                       if c.startswith(cat.STATUS_PREFIX)), None)  # fmt: skip
         self._state(st, item, link, issue, words)
+        st.can_create_record = st.can_create_record and may_create
         st.notes = self._notes(mailbox, item)
         if st.event_id:
             st.siblings = self._siblings(mailbox, item, st.event_id)
@@ -429,6 +432,13 @@ class _PaneRoutes:
     def answer(self, model: BaseModel) -> JSONResponse:
         return JSONResponse(model.model_dump(mode="json"), headers=self.hdrs)
 
+    def status(self, p: Principal, mb: str, item: Item | str) -> ItemStatus:
+        """The item's status for `p`, Create record offered only where `p` may use it."""
+        from crmcal.web.context import may_create_records
+
+        got = item if isinstance(item, Item) else self.fetch(mb, item)
+        return self.pane.status(mb, got, may_create=may_create_records(self.web, p))
+
 
 def router(web: "Web") -> APIRouter:
     r = APIRouter(prefix="/addin", include_in_schema=False)
@@ -513,7 +523,7 @@ def _read_routes(r: APIRouter, rt: _PaneRoutes, User: Any) -> None:
     def item_status(p: User, ref: ItemRef) -> JSONResponse:
         mb = mailbox_of(p, ref)
         item = fetch(mb, pane.item_id(mb, ref))
-        return answer(pane.status(mb, item))
+        return answer(rt.status(p, mb, item))
 
     @r.get("/api/records")
     def records(
@@ -551,7 +561,7 @@ def _write_routes(r: APIRouter, rt: _PaneRoutes, User: Any) -> None:
             raise HTTPException(409, f"{exc}; try again in a minute.") from None
         except ConnectorError as exc:
             raise HTTPException(502, f"Salesforce or Outlook did not answer: {exc}") from None
-        st = pane.status(mb, fetch(mb, out.item_id))
+        st = rt.status(p, mb, out.item_id)
         return answer(PaneAnswer(ok=True, message=out.message, status=st))
 
     @r.post("/api/unsync")
@@ -574,7 +584,7 @@ def _write_routes(r: APIRouter, rt: _PaneRoutes, User: Any) -> None:
             raise HTTPException(409, f"{exc}; try again in a minute.") from None
         except ConnectorError as exc:
             raise HTTPException(502, f"Salesforce or Outlook did not answer: {exc}") from None
-        return answer(PaneAnswer(ok=True, message=msg, status=pane.status(mb, fetch(mb, item.id))))
+        return answer(PaneAnswer(ok=True, message=msg, status=rt.status(p, mb, item.id)))
 
     @r.post("/api/create-record")
     def create_record(p: User, ref: ItemRef) -> JSONResponse:
@@ -598,4 +608,4 @@ def _write_routes(r: APIRouter, rt: _PaneRoutes, User: Any) -> None:
             raise HTTPException(502, f"Salesforce did not answer: {exc}") from None
         n = len(made)
         msg = f"Created {n} record{'s' if n != 1 else ''} in Salesforce."
-        return answer(PaneAnswer(ok=True, message=msg, status=pane.status(mb, fetch(mb, item_id))))
+        return answer(PaneAnswer(ok=True, message=msg, status=rt.status(p, mb, item_id)))

@@ -1,5 +1,6 @@
 """The Calendar page's days (issue 19): items grouped by day in the viewer's zone, all-day items
-as dates, and each category in its C1-C3 colour."""
+as dates, each category in the colour C1-C4 give it, and a linked item's Event, Name and Related
+To by name (one Salesforce call per page)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from datetime import UTC, date, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from crmcal import timezones
+from crmcal.connectors.errors import ConnectorError
+from crmcal.connectors.salesforce.client import SalesforceClient
 from crmcal.domain.calendar import Item
+from crmcal.domain.crm import RecordRef
 from crmcal.rules import categories as cat
+from crmcal.state.models import EventRow, LinkRow
 
 ZONES = sorted(available_timezones())
 
@@ -67,17 +72,62 @@ def when(item: Item, zone: tzinfo) -> str:
     return f"{s.strftime('%H:%M')}–{end}"
 
 
+_CLASS = {
+    cat.Color.BLUE: "salesforce",
+    cat.Color.RED: "error",
+    cat.Color.YELLOW: "waiting",
+    cat.Color.GREEN: "ok",
+    cat.Color.ORANGE: "orange",
+    cat.Color.GRAY: "status",
+}
+
+
 def category_class(name: str) -> str:
-    """C1 blue, C2 red, C3 statuses: tracked green, waiting yellow, errors orange."""
-    if name == cat.SALESFORCE:
-        return "salesforce"
-    if name == cat.SYNC_ERROR:
-        return "error"
-    if name.startswith(cat.STATUS_PREFIX):
-        text = name[len(cat.STATUS_PREFIX) :]
-        if text == cat.TRACKED.text:
-            return "ok"
-        if text.startswith(("Waiting", "Unresolved")):
-            return "waiting"
-        return "orange"
-    return "status"
+    """The colour crmcal gives the category in the user's master list (C1-C4): Salesforce blue,
+    Sync Error red, statuses tracked green, waiting yellow, errors orange, Unsync gray; the
+    user's own categories are not crmcal's and are drawn plain (`own`)."""
+    color = cat.color_of(name)
+    return "own" if color is None else _CLASS[color]
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """What a linked item's card names: the Event by its Subject, its Name and Related To."""
+
+    event_id: str
+    event_name: str
+    who: RecordRef | None
+    what: RecordRef | None
+    what_id: str | None
+
+
+def linked_names(
+    crm: SalesforceClient, links: dict[str, LinkRow], events: dict[str, EventRow], ids: set[str]
+) -> dict[str, Linked]:
+    """For the items `ids` on the page that have an Event: the Event's Subject and its Who and
+    What records by name, all in one Salesforce call (the Who/What ids from crmcal's own state,
+    as last synced). Salesforce not answering leaves plain labels, never the page broken."""
+    rows = {i: links[i] for i in ids if i in links and links[i].event_id}
+    rec_ids: set[str] = set()
+    for lk in rows.values():
+        ev = events.get(str(lk.event_id))
+        rec_ids.update(x for x in _who_what(lk, ev) if x)
+    try:
+        refs, subjects = crm.records_and_subjects(sorted(rec_ids), sorted(
+            str(lk.event_id) for lk in rows.values()))  # fmt: skip
+    except ConnectorError:
+        refs, subjects = [], {}
+    by_id = {r.id: r for r in refs}
+    out = {}
+    for item_id, lk in rows.items():
+        eid = str(lk.event_id)
+        who, what = _who_what(lk, events.get(eid))
+        out[item_id] = Linked(eid, subjects.get(eid) or "the Event", by_id.get(who or ""),
+                              by_id.get(what or ""), what)  # fmt: skip
+    return out
+
+
+def _who_what(lk: LinkRow, ev: EventRow | None) -> tuple[str | None, str | None]:
+    if ev is not None:
+        return (ev.who_ids[0] if ev.who_ids else lk.who_id), ev.what_id or lk.what_id
+    return lk.who_id, lk.what_id

@@ -235,10 +235,15 @@ def safe_next(n: str | None) -> str:
 
 
 def event_url(web: Web, event_id: str | None) -> str | None:
-    if not event_id:
+    return record_url(web, "Event", event_id)
+
+
+def record_url(web: Web, sobject: str, record_id: str | None) -> str | None:
+    """The record in Lightning Experience; None without an id or an instance URL."""
+    if not record_id:
         return None
     try:
-        return f"{web.service.crm.instance_url}/lightning/r/Event/{event_id}/view"
+        return f"{web.service.crm.instance_url}/lightning/r/{sobject}/{record_id}/view"
     except ConnectorError:
         return None
 

@@ -52,7 +52,6 @@ from crmcal.state.models import (
     IssueRow,
     LinkRow,
     Origin,
-    SessionRow,
     SessionStatus,
     ShareMode,
     UserHealthRow,
@@ -182,8 +181,7 @@ class WebService:
         u = self.user(mailbox)
         if u.settings.paused or not u.enabled:
             return None
-        with self.user_lock(mailbox):
-            before = self.api_calls()
+        with self.user_lock(mailbox):  # I2: the session records its own API calls
             results = run_sync(
                 cfg,
                 store=self.store,
@@ -193,8 +191,6 @@ class WebService:
                 trigger=trigger,
                 allow_mass_delete=allow_mass_delete,
             )
-            if results:  # I2: API calls spent (this process's clients; the lock keeps it exact)
-                self._record_calls(results[0].session_id, before)
         return results[0] if results else None
 
     def api_calls(self) -> dict[str, int]:
@@ -228,17 +224,6 @@ class WebService:
             except ConnectorError as exc:
                 log.info("Salesforce limits unavailable: %s", exc)
         return None
-
-    def _record_calls(self, session_id: int, before: dict[str, int]) -> None:
-        after = self.api_calls()
-        with self.store.session() as s:
-            row = s.get(SessionRow, session_id)
-            if row is not None:
-                row.stats = {
-                    **(row.stats or {}),
-                    "graph_calls": after["graph"] - before["graph"],
-                    "salesforce_calls": after["salesforce"] - before["salesforce"],
-                }
 
     def is_paused(self, mailbox: str) -> bool:
         with self.store.session() as s:
@@ -305,7 +290,6 @@ class WebService:
         cfg = self.cfg
         if self._sa is None:
             self._sa = shared_activities(self.crm)
-        before = self.api_calls()
         result = run_user_session(
             user,
             directory=Directory.of(cfg.org, list(cfg.users)),
@@ -319,8 +303,7 @@ class WebService:
             allow_mass_delete=allow_mass_delete,
             only=frozenset(item_ids),
         )
-        self._record_calls(result.session_id, before)
-        return result
+        return result  # I2: the session recorded its own API calls
 
     # -- Save (M2) ----------------------------------------------------------------------------
 

@@ -97,15 +97,23 @@ _ATTACHMENT_KINDS = {
 
 
 class CallCounter:
-    """HTTP requests made, per endpoint kind (thread-safe)."""
+    """HTTP requests made, per endpoint kind (thread-safe), and by the calling thread (a session
+    runs on one thread, so its own calls are exact even when sessions run side by side, I2)."""
 
     def __init__(self) -> None:
         self._c: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._mine = threading.local()
 
     def add(self, kind: str, n: int = 1) -> None:
         with self._lock:
             self._c[kind] += n
+        self._mine.n = getattr(self._mine, "n", 0) + n
+
+    @property
+    def this_thread(self) -> int:
+        """Requests the current thread has made through this counter."""
+        return int(getattr(self._mine, "n", 0))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

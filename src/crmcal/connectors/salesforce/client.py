@@ -80,6 +80,26 @@ _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 K = TypeVar("K")
 
 
+_RECORD_HEADS: dict[RecordType, tuple[str, str]] = {
+    RecordType.CONTACT: ("Contact", "SELECT Id, Name, Email, AccountId FROM Contact WHERE Id IN "),
+    RecordType.LEAD: ("Lead", "SELECT Id, Name, Email FROM Lead WHERE Id IN "),
+    RecordType.ACCOUNT: ("Account", "SELECT Id, Name FROM Account WHERE Id IN "),
+    RecordType.OPPORTUNITY: (
+        "Opportunity",
+        "SELECT Id, Name, AccountId FROM Opportunity WHERE Id IN ",
+    ),
+}
+
+
+def _by_record_type(ids: Sequence[str]) -> dict[RecordType, list[str]]:
+    by_type: dict[RecordType, list[str]] = {}
+    for rid in valid_ids(ids, "records by id"):
+        t = record_type_of(rid)
+        if t in _RECORD_HEADS:
+            by_type.setdefault(t, []).append(rid)
+    return by_type
+
+
 class SalesforceClient:
     """One org's REST API. Construct once per org and share between threads."""
 
@@ -125,6 +145,7 @@ class SalesforceClient:
         self._token: AccessToken | None = None
         self._usage: ApiUsage | None = None
         self.calls: Counter[str] = Counter()
+        self._mine = threading.local()  # calls by the current thread (a session's own, I2)
         """HTTP requests made, by endpoint kind (``query``, ``collections:POST``, ...)."""
         self._describes: dict[str, CrmObjectDescribe] = {}
         self._version_checked = False
@@ -156,11 +177,21 @@ class SalesforceClient:
     def total_calls(self) -> int:
         return sum(self.calls.values())
 
+    @property
+    def calls_this_thread(self) -> int:
+        """Calls the current thread has made through this client (a session runs on one
+        thread, so its own count is exact beside other sessions, I2)."""
+        return int(getattr(self._mine, "n", 0))
+
+    def _count_mine(self) -> None:
+        self._mine.n = getattr(self._mine, "n", 0) + 1
+
     # ------------------------------------------------------------------------------ HTTP
     def _ensure_token(self, stale: AccessToken | None = None) -> AccessToken:
         with self._lock:
             if self._token is None or (stale is not None and self._token is stale):
                 self.calls["oauth2/token"] += 1
+                self._count_mine()
                 self._token = fetch_token(self._cfg, self._http, timeout=self._timeout)
             return self._token
 
@@ -205,6 +236,7 @@ class SalesforceClient:
             url = path if path.startswith("http") else tok.instance_url + path
             with self._lock:
                 self.calls[kind] += 1
+            self._count_mine()
             try:
                 resp = self._http.request(
                     method,
@@ -533,32 +565,48 @@ class SalesforceClient:
     def records_by_ids(self, ids: Sequence[str]) -> list[RecordRef]:
         """Contacts, Leads, Accounts and Opportunities by id (L4: ids found in appointments);
         one query per object type present, unknown ids skipped."""
-        heads = {
-            RecordType.CONTACT: (
-                "Contact",
-                "SELECT Id, Name, Email, AccountId FROM Contact WHERE Id IN ",
-            ),
-            RecordType.LEAD: ("Lead", "SELECT Id, Name, Email FROM Lead WHERE Id IN "),
-            RecordType.ACCOUNT: ("Account", "SELECT Id, Name FROM Account WHERE Id IN "),
-            RecordType.OPPORTUNITY: (
-                "Opportunity",
-                "SELECT Id, Name, AccountId FROM Opportunity WHERE Id IN ",
-            ),
-        }
-        by_type: dict[RecordType, list[str]] = {}
-        for rid in valid_ids(ids, "records by id"):
-            t = record_type_of(rid)
-            if t in heads:
-                by_type.setdefault(t, []).append(rid)
         out: list[RecordRef] = []
-        for t, wanted in by_type.items():
-            sobject, head = heads[t]
+        for t, wanted in _by_record_type(ids).items():
+            sobject, head = _RECORD_HEADS[t]
             for rec in self._query_in(head, wanted):
                 try:
                     out.append(ref_from_json(rec, sobject))
                 except MappingError:
                     continue
         return out
+
+    def records_and_subjects(
+        self, ids: Sequence[str], event_ids: Sequence[str]
+    ) -> tuple[list[RecordRef], dict[str, str]]:
+        """`records_by_ids(ids)` and the Subject of each Event in `event_ids`, in as few API
+        calls as the queries allow: the four record queries and the Event query fit in one
+        composite request (the calendar page, issue 19)."""
+        queries: list[tuple[str, str]] = []
+        for t, wanted in _by_record_type(ids).items():
+            sobject, head = _RECORD_HEADS[t]
+            queries += [
+                (sobject, head + soql.in_list(c)) for c in soql.chunk_values(wanted, head, "")
+            ]
+        ev_head = "SELECT Id, Subject FROM Event WHERE Id IN "
+        evs = valid_ids(event_ids, "events by id")
+        if evs:
+            queries += [
+                ("Event", ev_head + soql.in_list(c)) for c in soql.chunk_values(evs, ev_head, "")
+            ]
+        out: list[RecordRef] = []
+        subjects: dict[str, str] = {}
+        rows_of = self._run_queries([q for _, q in queries]) if queries else iter(())
+        for (sobject, _), rows in zip(queries, rows_of, strict=True):
+            for rec in rows:
+                if sobject == "Event":
+                    if isinstance(rec.get("Id"), str):
+                        subjects[str(rec["Id"])] = str(rec.get("Subject") or "")
+                    continue
+                try:
+                    out.append(ref_from_json(rec, sobject))
+                except MappingError:
+                    continue
+        return out, subjects
 
     # -------------------------------------------------------------------- linking reads
     def find_people(self, emails: Iterable[str]) -> list[RecordRef]:

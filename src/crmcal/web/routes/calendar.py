@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from crmcal.connectors.errors import ConnectorError
-from crmcal.state.models import LinkRow
+from crmcal.state.models import EventRow, LinkRow
 from crmcal.web import accounts, calendar_view, models, save_view
 from crmcal.web.context import (
     API_ERRORS,
@@ -26,6 +26,7 @@ from crmcal.web.context import (
     form_of,
     invalid,
     own_mailbox,
+    record_url,
     render_page,
     search_quota,
 )
@@ -48,12 +49,17 @@ def calendar_page(request: Request, web: WebDep, p: PageUser, user: str | None =
         error = str(exc)
     with store.session() as s:
         links = {r.item_id: r for r in s.scalars(select(LinkRow).where(LinkRow.mailbox == mb))}
+        eids = [str(links[i.id].event_id) for i in items if i.id in links and links[i.id].event_id]
+        events = {e.event_id: e for e in s.scalars(
+            select(EventRow).where(EventRow.event_id.in_(eids)))} if eids else {}  # fmt: skip
+    named = calendar_view.linked_names(svc.crm, links, events, {i.id for i in items})
     chosen = accounts.time_zone(store, p.account_id)
     zone_name = chosen or calendar_view.mailbox_zone(items)
     zone = ZoneInfo(zone_name)
     return render_page(
         web, request, "calendar.html", p, days=calendar_view.by_day(items, zone), links=links,
-        selected=mb, error=error, page="calendar", event_url=lambda e: event_url(web, e),
+        named=named, record_url=lambda o, r: record_url(web, o, r), selected=mb, error=error,
+        page="calendar", event_url=lambda e: event_url(web, e),
         zone=zone_name, zone_chosen=bool(chosen), zones=calendar_view.ZONES,
         when=lambda it: calendar_view.when(it, zone), category_class=calendar_view.category_class,
     )  # fmt: skip

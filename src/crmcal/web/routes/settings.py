@@ -11,6 +11,7 @@ from crmcal.domain.settings import OrgSettings, UserSettings
 from crmcal.state.models_web import ORG_SCOPE
 from crmcal.state.overrides import audit_log
 from crmcal.web.context import PageUser, WebDep, flash, form_of, own_mailbox, render_page
+from crmcal.web.org_form import grouped, risky_changes, risky_user_changes
 from crmcal.web.overrides import form_fields, load_overrides, parse_form, store_overrides
 
 router = APIRouter(include_in_schema=False)
@@ -45,6 +46,13 @@ async def settings_save(
             web, request, "settings.html", p, fields=form_fields(UserSettings, cur, errors),
             selected=mb, overrides={}, page="settings", invalid=True,
         )  # fmt: skip
+    risky = risky_user_changes(svc.user(mb).settings, wanted)
+    if risky and form.get("confirmed") != "yes":
+        return render_page(
+            web, request, "settings.html", p, fields=form_fields(UserSettings, wanted),
+            selected=mb, overrides={}, page="settings", confirm=risky,
+            cancel_url=f"/settings?user={quote(mb)}",
+        )  # fmt: skip
     store_overrides(store, mb, base_user.settings, wanted, p.username)
     flash(request, "Settings saved; the next session uses them.")
     return RedirectResponse(f"/settings?user={quote(mb)}", status_code=303)
@@ -56,7 +64,7 @@ def org_page(request: Request, web: WebDep, p: PageUser) -> Response:
         raise HTTPException(403, "admins only")
     svc, store = web.service, web.store
     return render_page(
-        web, request, "org.html", p, fields=form_fields(OrgSettings, svc.cfg.org),
+        web, request, "org.html", p, groups=grouped(form_fields(OrgSettings, svc.cfg.org)),
         overrides=load_overrides(store).get(ORG_SCOPE, {}), page="org",
         audit=audit_log(store, None, 50),
     )  # fmt: skip
@@ -71,8 +79,16 @@ async def org_save(request: Request, web: WebDep, p: PageUser) -> Response:
     wanted, errors = parse_form(OrgSettings, svc.cfg.org, form)
     if wanted is None:
         return render_page(
-            web, request, "org.html", p, fields=form_fields(OrgSettings, svc.cfg.org, errors),
+            web, request, "org.html", p,
+            groups=grouped(form_fields(OrgSettings, svc.cfg.org, errors)),
             overrides={}, page="org", invalid=True,
+        )  # fmt: skip
+    risky = risky_changes(svc.cfg.org, wanted)
+    if risky and form.get("confirmed") != "yes":
+        # nothing saved yet: the same form with the submitted values and what they would do
+        return render_page(
+            web, request, "org.html", p, groups=grouped(form_fields(OrgSettings, wanted)),
+            overrides={}, page="org", confirm=risky, cancel_url="/admin/org",
         )  # fmt: skip
     store_overrides(store, ORG_SCOPE, cfg.org, wanted, p.username)
     flash(request, "Org settings saved; the next session uses them.")
