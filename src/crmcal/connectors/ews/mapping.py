@@ -34,6 +34,7 @@ from exchangelib.recurrence import (
 from exchangelib.recurrence import Recurrence as XRecurrence
 
 from crmcal import timezones
+from crmcal.connectors.graph.mapping import SALESFORCE_PROPERTY_GUID as _GRAPH_PROPERTY_GUID
 from crmcal.domain.calendar import (
     Attendee,
     AttendeeType,
@@ -54,7 +55,9 @@ from crmcal.domain.calendar import (
     WeekIndex,
 )
 
-SALESFORCE_PROPERTY_GUID = "4d1f3c2a-8b6e-4f0a-9c75-2e61b0a7d9c3"
+# The same MAPI property set as the Graph connector's extended property: a hybrid org's mailbox
+# is read through either protocol, so the two must name one property (derived, not copied).
+SALESFORCE_PROPERTY_GUID = _GRAPH_PROPERTY_GUID.strip("{}")
 """The same named property as the Graph connector's (one mailbox, two protocols)."""
 
 
